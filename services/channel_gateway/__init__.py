@@ -1,0 +1,1 @@
+"""The channel_gateway service."""
