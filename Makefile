@@ -1,0 +1,75 @@
+# Fishbridge: `make run` (whole suite locally, no Docker), `make test` (everything CI runs), `make up` (docker compose).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help venv infra infra-stop infra-status test test-unit test-integration lint fmt typecheck run up down demo bench clean
+
+help:
+	@echo "make run         start the infrastructure and the services locally (no Docker)"
+	@echo "make test        install what is missing, start the infrastructure, run every test"
+	@echo "make test-unit   unit tests only (no infrastructure)"
+	@echo "make up | down   the docker compose stack"
+	@echo "make infra | infra-stop | infra-status   RabbitMQ, FerretDB and Jaeger without Docker"
+	@echo "make lint | fmt | typecheck | bench | demo"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+infra: venv
+	PYTHON=$(abspath $(PY)) deploy/infra.sh start
+
+infra-stop:
+	deploy/infra.sh stop
+
+infra-status:
+	deploy/infra.sh status
+
+test: infra
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: infra
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
+
+fmt: venv
+	$(VENV)/bin/ruff format shared services tests bench
+	$(VENV)/bin/ruff check --fix shared services tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+run: infra
+	@echo "Infrastructure is up: RabbitMQ :5672, FerretDB :27017, Jaeger API :16686."
+	@echo "No service is built yet (listing, payment, sandbox, ... come with issues 3-5): nothing more to start."
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+demo:
+	@echo "make demo: not built yet (needs the gateway and the sandbox's buyer actions)"; exit 1
+
+bench:
+	@echo "make bench: not built yet (no service to measure yet)"; exit 1
+
+clean: infra-stop
+	rm -rf .data

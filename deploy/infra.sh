@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Local infrastructure without Docker: RabbitMQ (Debian package), FerretDB v1.24.2 (SQLite) and Jaeger v1.76.0,
+# both built from the Go module proxy through the tool modules deploy/tools/{ferretdb,jaeger}. Idempotent: re-running starts only what is not running,
+# and `stop` stops only what this script started (by pid file, never by process name).
+#
+#   deploy/infra.sh start | stop | status | build
+#
+# Environment: FISHBRIDGE_DATA (default <repo>/.data), FISHBRIDGE_CACHE (default ~/.cache/fishbridge),
+# FERRETDB_ADDR (127.0.0.1:27017), PYTHON (the venv's python, for the Mongo readiness ping).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${FISHBRIDGE_DATA:-$ROOT/.data}
+CACHE=${FISHBRIDGE_CACHE:-$HOME/.cache/fishbridge}
+PIDS=$DATA/pids
+LOGS=$DATA/logs
+FERRETDB_ADDR=${FERRETDB_ADDR:-127.0.0.1:27017}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin
+mkdir -p "$PIDS" "$LOGS"
+
+say() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# The binary's name carries a hash of the tool module, so changing a pinned version rebuilds it.
+tool_bin() {
+  local name=$1 dir=$ROOT/deploy/tools/$1
+  local hash
+  hash=$(cat "$dir"/go.mod "$dir"/go.sum "$dir"/*.go 2>/dev/null | sha256sum | cut -c1-12)
+  echo "$CACHE/bin/$name-$hash"
+}
+
+build_tool() {
+  local name=$1 pkg=$2 bin
+  bin=$(tool_bin "$name")
+  if [ -x "$bin" ]; then say "$name: binary cached at $bin"; return; fi
+  command -v go >/dev/null || die "Go is needed to build $name (see ARCHITECTURE.md, Infrastructure)"
+  say "$name: building $pkg with $(go version | cut -d' ' -f3) (first time only, takes minutes)"
+  mkdir -p "$CACHE/bin"
+  (cd "$ROOT/deploy/tools/$name" && GOFLAGS=-mod=mod go build -trimpath -o "$bin.tmp" "$pkg")
+  mv "$bin.tmp" "$bin"
+  say "$name: built $bin"
+}
+
+build() {
+  build_tool ferretdb .
+  build_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+}
+
+# A pid file counts only if that pid still runs the expected program (pids get reused).
+running() {
+  local pidfile=$PIDS/$1.pid pattern=$2 pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern"
+}
+
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
+    if "$@" >/dev/null 2>&1; then say "$what: ready"; return 0; fi
+    sleep 0.2
+  done
+  die "$what: not ready after ${seconds}s (logs in $LOGS)"
+}
+
+rabbit_up() { rabbitmqctl -q await_startup --timeout 1 >/dev/null 2>&1; }
+
+start_rabbitmq() {
+  if ! command -v rabbitmq-server >/dev/null; then
+    say "rabbitmq: installing Debian's rabbitmq-server"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  if rabbit_up; then
+    say "rabbitmq: already running"
+    return
+  fi
+  say "rabbitmq: starting (rabbitmq-server -detached)"
+  rabbitmq-server -detached >>"$LOGS/rabbitmq-start.log" 2>&1 </dev/null
+  # await_startup fails at once while the Erlang node itself is still booting, so ask again until a deadline.
+  local i
+  for ((i = 0; i < 120; i++)); do
+    if timeout 60 rabbitmqctl -q await_startup >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+  rabbit_up || die "rabbitmq: did not start (see /var/log/rabbitmq/)"
+  rabbitmqctl eval 'os:getpid().' | tr -d '"' >"$PIDS/rabbitmq.pid"
+  say "rabbitmq: ready (pid $(cat "$PIDS/rabbitmq.pid"))"
+}
+
+stop_rabbitmq() {
+  if [ -f "$PIDS/rabbitmq.pid" ]; then
+    say "rabbitmq: stopping pid $(cat "$PIDS/rabbitmq.pid")"
+    rabbitmqctl -q stop "$PIDS/rabbitmq.pid" >/dev/null 2>&1 || true
+    rm -f "$PIDS/rabbitmq.pid"
+  else
+    say "rabbitmq: not started by this script; left alone"
+  fi
+}
+
+mongo_ping() {
+  "$PYTHON" -c "import sys, pymongo; pymongo.MongoClient('mongodb://$FERRETDB_ADDR/', serverSelectionTimeoutMS=500).admin.command('ping')"
+}
+
+start_ferretdb() {
+  local bin
+  bin=$(tool_bin ferretdb)
+  if running ferretdb "$bin"; then say "ferretdb: already running (pid $(cat "$PIDS/ferretdb.pid"))"; return; fi
+  [ -x "$bin" ] || build_tool ferretdb .
+  mkdir -p "$DATA/ferretdb"
+  say "ferretdb: starting on $FERRETDB_ADDR (SQLite in $DATA/ferretdb)"
+  # Our launcher (deploy/tools/ferretdb/main.go) embeds FerretDB: no state file, no debug listener, no telemetry.
+  nohup "$bin" --sqlite-url="file:$DATA/ferretdb/" --listen-addr="$FERRETDB_ADDR" --log-level=warn \
+    >>"$LOGS/ferretdb.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/ferretdb.pid"
+  wait_for ferretdb 60 mongo_ping
+}
+
+jaeger_ready() { "$PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:13133/status', timeout=1)"; }
+
+start_jaeger() {
+  local bin
+  bin=$(tool_bin jaeger)
+  if running jaeger "$bin"; then say "jaeger: already running (pid $(cat "$PIDS/jaeger.pid"))"; return; fi
+  [ -x "$bin" ] || build_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+  say "jaeger: starting (embedded all-in-one config: memory store, OTLP 4317/4318, API 16686)"
+  nohup "$bin" >>"$LOGS/jaeger.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/jaeger.pid"
+  wait_for jaeger 60 jaeger_ready
+}
+
+stop_pid() {
+  local name=$1 pattern=$2 pid i
+  if running "$name" "$pattern"; then
+    pid=$(cat "$PIDS/$name.pid")
+    say "$name: stopping pid $pid"
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  else
+    say "$name: not running from this script's pid file"
+  fi
+  rm -f "$PIDS/$name.pid"
+}
+
+status() {
+  if rabbit_up; then say "rabbitmq: running"; else say "rabbitmq: down"; fi
+  if running ferretdb "$(tool_bin ferretdb)"; then say "ferretdb: running (pid $(cat "$PIDS/ferretdb.pid"))"; else say "ferretdb: down"; fi
+  if running jaeger "$(tool_bin jaeger)"; then say "jaeger: running (pid $(cat "$PIDS/jaeger.pid"))"; else say "jaeger: down"; fi
+}
+
+case "${1:-}" in
+  build) build ;;
+  start) build; start_rabbitmq; start_ferretdb; start_jaeger ;;
+  stop) stop_pid jaeger "$(tool_bin jaeger)"; stop_pid ferretdb "$(tool_bin ferretdb)"; stop_rabbitmq ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status|build" >&2; exit 2 ;;
+esac
