@@ -1,0 +1,40 @@
+"""The one place that imports motor: client factory, readiness ping and duplicate-key detection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+Database = AsyncIOMotorDatabase
+Collection = AsyncIOMotorCollection
+Client = AsyncIOMotorClient
+
+__all__ = ["Client", "Collection", "Database", "DuplicateKeyError", "is_duplicate_key", "make_client", "ping"]
+
+
+def make_client(url: str, **kwargs: Any) -> AsyncIOMotorClient:
+    """One pooled client per process. tz_aware: datetimes come back as aware UTC, like the ones we write."""
+    opts: dict[str, Any] = {
+        "tz_aware": True,
+        "serverSelectionTimeoutMS": 5_000,
+        "connectTimeoutMS": 5_000,
+        "maxPoolSize": 50,
+        "appname": kwargs.pop("appname", "fishbridge"),
+    }
+    opts.update(kwargs)
+    return AsyncIOMotorClient(url, **opts)
+
+
+async def ping(db: AsyncIOMotorDatabase) -> None:
+    await db.command("ping")
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors", [])
+        return bool(errors) and all(e.get("code") == 11000 for e in errors)
+    return False

@@ -1,0 +1,91 @@
+"""Running a service process: Mongo and RabbitMQ as cleanup contexts, background workers, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from shared.bus import Bus
+from shared.http.app import READINESS
+from shared.mongo import Database, make_client, ping
+from shared.settings import ServiceSettings
+from shared.telemetry import shutdown_telemetry
+
+log = logging.getLogger("shared.service")
+
+DB = web.AppKey("db", Database)
+BUS = web.AppKey("bus", Bus)
+STOP = web.AppKey("stop", asyncio.Event)
+
+
+def mongo_context(settings: ServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        client = make_client(settings.mongo_url, appname=settings.service_name)
+        db = client[settings.mongo_db]
+        app[DB] = db
+        app[READINESS]["mongo"] = lambda: ping(db)
+        yield
+        client.close()
+
+    return ctx
+
+
+def bus_context(settings: ServiceSettings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        bus = await Bus.connect(settings.amqp_url, name=settings.service_name)
+        app[BUS] = bus
+        app[READINESS]["rabbitmq"] = bus.check
+        yield
+        await bus.close()
+
+    return ctx
+
+
+def background(
+    name: str, work: Callable[[web.Application, asyncio.Event], Awaitable[None]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context running `work(app, stop)` until shutdown; a crash is logged and the worker restarted."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+
+        async def supervise() -> None:
+            while not stop.is_set():
+                try:
+                    await work(app, stop)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background worker %s crashed; restarting in 1s", name)
+                    await asyncio.sleep(1)
+
+        task = asyncio.create_task(supervise(), name=name)
+        yield
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+
+    return ctx
+
+
+async def serve(app: web.Application, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly (cleanup contexts run, spans are flushed)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("%s listening on %s:%s", settings.service_name, settings.http_host, settings.http_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("%s shutting down", settings.service_name)
+    await runner.cleanup()
+    shutdown_telemetry()
