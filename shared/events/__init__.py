@@ -1,0 +1,6 @@
+"""Event envelope and payload contracts, defined once for every producer and consumer."""
+
+from shared.events.envelope import Envelope, routing_key
+from shared.events.registry import PAYLOADS, payload_model, register
+
+__all__ = ["PAYLOADS", "Envelope", "payload_model", "register", "routing_key"]

@@ -1,0 +1,175 @@
+"""The outbox relay: publishes unpublished stream entries in seq order with publisher confirms, then marks them.
+
+Each publish runs in the trace context stored with the entry, so the consumer's span joins the request's trace.
+Several replicas may run; a time-slotted lease (a unique-key insert per slot) lets one of them publish at a time.
+Delivery is at-least-once: a crash between the confirm and the mark publishes the entry again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind
+
+from shared.bus import Bus, Unroutable
+from shared.events.envelope import Envelope
+from shared.http.metrics import REGISTRY
+from shared.ids import new_id
+from shared.mongo import Database, is_duplicate_key
+from shared.streams import Entry, StreamStore
+from shared.telemetry import context_from_carrier
+
+log = logging.getLogger("shared.relay")
+tracer = trace.get_tracer("fishbridge.relay")
+
+LEASES = "leases"
+
+
+class SlotLease:
+    """Holds a named lease for fixed time slots: whoever inserts `<name>:<slot>` first owns that slot."""
+
+    def __init__(self, db: Database, name: str, *, slot_s: float = 10.0, now: Callable[[], float] = time.time) -> None:
+        self.collection = db[LEASES]
+        self.name = name
+        self.slot_s = slot_s
+        self.holder = new_id("cmd")
+        self._now = now
+        self._held: int | None = None
+
+    async def holds(self) -> bool:
+        slot = int(self._now() // self.slot_s)
+        if self._held == slot:
+            return True
+        doc_id = f"{self.name}:{slot}"
+        try:
+            await self.collection.insert_one({"_id": doc_id, "holder": self.holder, "at": datetime.now(UTC)})
+            self._held = slot
+            await self.collection.delete_many({"name": self.name, "slot": {"$lt": slot - 10}})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            doc = await self.collection.find_one({"_id": doc_id})
+            if doc and doc.get("holder") == self.holder:
+                self._held = slot
+        return self._held == slot
+
+
+def envelope_of(entry: Entry, index: int, producer: str) -> Envelope:
+    event = entry.events[index]
+    return Envelope(
+        event_id=event.event_id,
+        type=event.type,
+        version=event.version,
+        occurred_at=event.occurred_at.replace(tzinfo=UTC) if event.occurred_at.tzinfo is None else event.occurred_at,
+        producer=producer,
+        aggregate_id=entry.stream_id,
+        seq=entry.seq,
+        correlation_id=entry.correlation_id,
+        causation_id=entry.causation_id,
+        traceparent=entry.trace.get("traceparent"),
+        tracestate=entry.trace.get("tracestate"),
+        payload=event.payload,
+    )
+
+
+class Relay:
+    def __init__(
+        self,
+        store: StreamStore,
+        bus: Bus,
+        *,
+        producer: str,
+        poll_s: float = 0.2,
+        batch: int = 200,
+        lease: SlotLease | None = None,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.producer = producer
+        self.poll_s = poll_s
+        self.batch = batch
+        self.lease = lease
+        self.max_backoff_s = max_backoff_s
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self.wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Publish what is pending; returns how many entries were published."""
+        with suppress_instrumentation():  # polling is not a request: keep it out of the traces
+            if self.lease is not None and not await self.lease.holds():
+                return 0
+            pending = await self.store.unpublished(self.batch)
+        published = 0
+        blocked: set[str] = set()
+        now = time.monotonic()
+        for entry in pending:
+            if entry.stream_id in blocked:
+                continue  # an earlier entry of this stream is not out yet: keep the stream's order
+            if self._retry_at.get(entry.stream_id, 0.0) > now:
+                blocked.add(entry.stream_id)
+                continue
+            try:
+                await self._publish(entry)
+            except Exception as exc:
+                blocked.add(entry.stream_id)
+                self._back_off(entry, exc)
+                continue
+            self._failures.pop(entry.stream_id, None)
+            self._retry_at.pop(entry.stream_id, None)
+            published += 1
+        return published
+
+    async def _publish(self, entry: Entry) -> None:
+        parent = context_from_carrier(entry.trace)
+        for index, event in enumerate(entry.events):
+            with tracer.start_as_current_span(
+                f"{event.type} relay",
+                context=parent,
+                kind=SpanKind.INTERNAL,
+                attributes={
+                    "fishbridge.stream_id": entry.stream_id,
+                    "fishbridge.seq": entry.seq,
+                    "messaging.message.id": event.event_id,
+                },
+            ):
+                await self.bus.publish(envelope_of(entry, index, self.producer))
+        with suppress_instrumentation():
+            await self.store.mark_published(entry.stream_id, entry.seq)
+        REGISTRY.inc(
+            "relay_published_total", "Stream entries published", value=len(entry.events), producer=self.producer
+        )
+
+    def _back_off(self, entry: Entry, exc: Exception) -> None:
+        failures = self._failures.get(entry.stream_id, 0) + 1
+        self._failures[entry.stream_id] = failures
+        delay = min(self.max_backoff_s, self.poll_s * 2**failures)
+        self._retry_at[entry.stream_id] = time.monotonic() + delay
+        kind = "unroutable" if isinstance(exc, Unroutable) else "failed"
+        REGISTRY.inc("relay_publish_failures_total", "Publish failures", producer=self.producer, reason=kind)
+        # Unroutable means a missing binding, a deployment error: say it loudly, every time.
+        level = logging.ERROR if isinstance(exc, Unroutable) or failures > 3 else logging.WARNING
+        log.log(level, "relay %s %s#%d (retry in %.1fs): %s", kind, entry.stream_id, entry.seq, delay, exc)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                published = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay poll failed")
+                published = 0
+            if published == 0:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.poll_s)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,256 @@
+"""Append-only aggregate streams: a unique (stream_id, seq) decides every race, and the entries are the outbox.
+
+A command loads a stream (snapshot + tail), runs the pure `decide(state, command)`, and appends one entry holding the
+resulting events at `seq = last + 1`. An insert into a unique index is the only write FerretDB 1.24 makes atomically,
+so a duplicate key means another writer won: reload and decide again. Each entry also carries a unique `command_id`,
+so re-running a command (a redelivered event, a retried request) finds its effect already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.clock import Clock, SystemClock
+from shared.ids import new_id
+from shared.mongo import Database, is_duplicate_key
+from shared.telemetry import current_trace_carrier
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What `decide` returns: an event not yet recorded."""
+
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+
+class RecordedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    version: int
+    payload: dict[str, Any]
+    occurred_at: datetime
+
+
+class Entry(BaseModel):
+    """One decision appended to a stream: its events, the command that caused it and the trace it belongs to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream_id: str
+    seq: int
+    command_id: str
+    events: list[RecordedEvent]
+    recorded_at: datetime
+    trace: dict[str, str] = {}
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    published: bool = False
+
+
+class StreamConflict(Exception):
+    """Another writer appended at this seq first."""
+
+
+class AlreadyApplied(Exception):
+    """An entry with this command id exists: the command's effect is already recorded."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(f"command {entry.command_id} already applied at {entry.stream_id}#{entry.seq}")
+        self.entry = entry
+
+
+ENTRIES = "stream_entries"
+SNAPSHOTS = "stream_snapshots"
+
+
+def _doc_to_entry(doc: dict[str, Any]) -> Entry:
+    return Entry.model_validate(doc)
+
+
+class StreamStore:
+    """The stream collections of one service's database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock | None = None,
+        new_event_id: Callable[[], str] = lambda: new_id("evt"),
+    ) -> None:
+        self.db = db
+        self.entries = db[ENTRIES]
+        self.snapshots = db[SNAPSHOTS]
+        self.clock = clock or SystemClock()
+        self._new_event_id = new_event_id
+
+    async def ensure_indexes(self) -> None:
+        await self.entries.create_index([("stream_id", 1), ("seq", 1)], unique=True, name="stream_seq")
+        await self.entries.create_index([("command_id", 1)], unique=True, name="command_id")
+        await self.entries.create_index([("published", 1), ("stream_id", 1), ("seq", 1)], name="unpublished")
+
+    async def read(self, stream_id: str, after_seq: int = 0) -> list[Entry]:
+        cursor = self.entries.find({"stream_id": stream_id, "seq": {"$gt": after_seq}}).sort("seq", 1)
+        return [_doc_to_entry(doc) async for doc in cursor]
+
+    async def find_by_command(self, command_id: str) -> Entry | None:
+        doc = await self.entries.find_one({"command_id": command_id})
+        return _doc_to_entry(doc) if doc else None
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_last_seq: int,
+        events: Sequence[NewEvent],
+        *,
+        command_id: str | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Entry:
+        """Insert the entry at `expected_last_seq + 1`; StreamConflict if that seq is taken, AlreadyApplied if the
+        command id is."""
+        if not events:
+            raise ValueError("an entry needs at least one event")
+        now = self.clock.now()
+        seq = expected_last_seq + 1
+        entry = Entry(
+            stream_id=stream_id,
+            seq=seq,
+            command_id=command_id or new_id("cmd"),
+            events=[
+                RecordedEvent(
+                    event_id=self._new_event_id(), type=e.type, version=e.version, payload=e.payload, occurred_at=now
+                )
+                for e in events
+            ],
+            recorded_at=now,
+            trace=current_trace_carrier(),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+        doc = entry.model_dump()
+        doc["_id"] = f"{stream_id}#{seq}"
+        try:
+            await self.entries.insert_one(doc)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            if command_id is not None:
+                existing = await self.find_by_command(command_id)
+                if existing is not None:
+                    raise AlreadyApplied(existing) from None
+            raise StreamConflict(f"{stream_id}#{seq} is taken") from None
+        return entry
+
+    async def load_snapshot(self, stream_id: str, schema: str) -> tuple[int, dict[str, Any]] | None:
+        doc = await self.snapshots.find_one({"_id": stream_id})
+        if not doc or doc.get("schema") != schema:
+            return None
+        return int(doc["seq"]), dict(doc["state"])
+
+    async def save_snapshot(self, stream_id: str, seq: int, schema: str, state: dict[str, Any]) -> None:
+        # A snapshot is a cache: an older one overwriting a newer one only means a longer tail to replay.
+        await self.snapshots.replace_one(
+            {"_id": stream_id}, {"_id": stream_id, "seq": seq, "schema": schema, "state": state}, upsert=True
+        )
+
+    async def mark_published(self, stream_id: str, seq: int) -> None:
+        await self.entries.update_one({"_id": f"{stream_id}#{seq}"}, {"$set": {"published": True}})
+
+    async def unpublished(self, limit: int) -> list[Entry]:
+        cursor = self.entries.find({"published": False}).sort([("stream_id", 1), ("seq", 1)]).limit(limit)
+        return [_doc_to_entry(doc) async for doc in cursor]
+
+
+@dataclass(frozen=True)
+class Aggregate(Generic[S, C]):
+    """A pure domain aggregate: how to start, how events change the state, how commands become events."""
+
+    name: str
+    initial: Callable[[], S]
+    evolve: Callable[[S, RecordedEvent], S]
+    decide: Callable[[S, C], Sequence[NewEvent]]
+    # For snapshots: a pydantic state model and a schema tag to bump whenever `evolve` changes meaning.
+    state_model: type[BaseModel] | None = None
+    snapshot_schema: str = "1"
+    snapshot_every: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[S]):
+    state: S
+    seq: int
+    entry: Entry | None
+    already_applied: bool = False
+
+
+async def load(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
+    """The current state and the last seq of a stream (0 for a stream with no entries)."""
+    state = aggregate.initial()
+    seq = 0
+    if aggregate.state_model is not None and aggregate.snapshot_every:
+        snap = await store.load_snapshot(stream_id, aggregate.snapshot_schema)
+        if snap is not None:
+            seq, data = snap
+            state = aggregate.state_model.model_validate(data)  # type: ignore[assignment]
+    for entry in await store.read(stream_id, after_seq=seq):
+        for event in entry.events:
+            state = aggregate.evolve(state, event)
+        seq = entry.seq
+    return state, seq
+
+
+async def execute(
+    store: StreamStore,
+    aggregate: Aggregate[S, C],
+    stream_id: str,
+    command: C,
+    *,
+    command_id: str | None = None,
+    causation_id: str | None = None,
+    correlation_id: str | None = None,
+    max_attempts: int = 30,
+) -> Outcome[S]:
+    """Load, decide, append; on a conflict reload and decide again. Domain errors from `decide` propagate.
+    A command whose `decide` returns no events changes nothing and appends nothing."""
+    if command_id is not None:
+        done = await store.find_by_command(command_id)
+        if done is not None:
+            state, seq = await load(store, aggregate, stream_id)
+            return Outcome(state, seq, done, already_applied=True)
+    for attempt in range(max_attempts):
+        state, seq = await load(store, aggregate, stream_id)
+        events = list(aggregate.decide(state, command))
+        if not events:
+            return Outcome(state, seq, None)
+        try:
+            entry = await store.append(
+                stream_id, seq, events, command_id=command_id, causation_id=causation_id, correlation_id=correlation_id
+            )
+        except AlreadyApplied as exc:
+            state, seq = await load(store, aggregate, stream_id)
+            return Outcome(state, seq, exc.entry, already_applied=True)
+        except StreamConflict:
+            # Jitter spreads out writers that keep colliding on a hot stream.
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            continue
+        for event in entry.events:
+            state = aggregate.evolve(state, event)
+        if aggregate.state_model is not None and aggregate.snapshot_every and entry.seq % aggregate.snapshot_every == 0:
+            assert isinstance(state, BaseModel)
+            await store.save_snapshot(stream_id, entry.seq, aggregate.snapshot_schema, state.model_dump(mode="json"))
+        return Outcome(state, entry.seq, entry)
+    raise StreamConflict(f"{stream_id}: gave up after {max_attempts} conflicting attempts")
