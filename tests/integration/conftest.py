@@ -1,0 +1,38 @@
+"""Fixtures on the real infrastructure: a fresh Mongo database per test, a bus connection, the started services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.bus import Bus
+from shared.mongo import Client, Database, make_client
+from tests.support.infra import AMQP_URL, MONGO_URL, start_infra
+
+
+@pytest.fixture(scope="session")
+def infra() -> None:
+    start_infra()
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(infra: None) -> AsyncIterator[Client]:
+    client = make_client(MONGO_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def db(mongo_client: Client) -> AsyncIterator[Database]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+@pytest.fixture
+async def bus(infra: None) -> AsyncIterator[Bus]:
+    b = await Bus.connect(AMQP_URL, name="pytest")
+    yield b
+    await b.close()

@@ -1,0 +1,98 @@
+"""Streams on FerretDB: unique (stream_id, seq) decides races; command ids make re-runs harmless."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared.errors import InvalidState
+from shared.mongo import Database
+from shared.streams import AlreadyApplied, NewEvent, StreamConflict, StreamStore, execute, load
+from tests.support.counter import COUNTER, Close, Increment
+
+
+@pytest.fixture
+async def store(db: Database) -> StreamStore:
+    s = StreamStore(db)
+    await s.ensure_indexes()
+    return s
+
+
+async def test_fifty_concurrent_appends_at_one_seq_exactly_one_wins(store: StreamStore) -> None:
+    async def attempt(i: int) -> str:
+        try:
+            await store.append("race-1", 0, [NewEvent("counter.incremented", {"by": 1, "value": 1, "writer": i})])
+            return "won"
+        except StreamConflict:
+            return "conflict"
+
+    results = await asyncio.gather(*(attempt(i) for i in range(50)))
+    assert results.count("won") == 1
+    assert results.count("conflict") == 49
+    entries = await store.read("race-1")
+    assert [e.seq for e in entries] == [1]
+    winner = results.index("won")
+    assert entries[0].events[0].payload["writer"] == winner
+
+
+async def test_concurrent_commands_all_apply_with_contiguous_seqs(store: StreamStore) -> None:
+    outcomes = await asyncio.gather(*(execute(store, COUNTER, "hot-1", Increment(by=1)) for _ in range(30)))
+    state, seq = await load(store, COUNTER, "hot-1")
+    assert state.value == 30
+    assert seq == 30
+    assert sorted(o.seq for o in outcomes) == list(range(1, 31))
+    values = [e.events[0].payload["value"] for e in await store.read("hot-1")]
+    assert values == list(range(1, 31))  # no lost update: each decision saw its predecessor
+
+
+async def test_a_command_id_is_applied_once(store: StreamStore) -> None:
+    first = await execute(store, COUNTER, "idem-1", Increment(by=5), command_id="cmd-abc")
+    again = await execute(store, COUNTER, "idem-1", Increment(by=5), command_id="cmd-abc")
+    assert not first.already_applied
+    assert again.already_applied
+    assert again.entry is not None and again.entry.seq == first.seq
+    state, seq = await load(store, COUNTER, "idem-1")
+    assert (state.value, seq) == (5, 1)
+    with pytest.raises(AlreadyApplied):
+        await store.append("idem-1", 1, [NewEvent("counter.incremented", {"by": 1, "value": 6})], command_id="cmd-abc")
+
+
+async def test_concurrent_duplicates_of_one_command_apply_once(store: StreamStore) -> None:
+    outcomes = await asyncio.gather(
+        *(execute(store, COUNTER, "idem-2", Increment(by=2), command_id="evt-dup") for _ in range(20))
+    )
+    assert sum(not o.already_applied for o in outcomes) == 1
+    state, seq = await load(store, COUNTER, "idem-2")
+    assert (state.value, seq) == (2, 1)
+
+
+async def test_snapshot_plus_tail_equals_full_replay(store: StreamStore) -> None:
+    for _ in range(12):  # snapshot_every=5: snapshots at 5 and 10, a tail of 2
+        await execute(store, COUNTER, "snap-1", Increment(by=3))
+    snapshot = await store.load_snapshot("snap-1", COUNTER.snapshot_schema)
+    assert snapshot is not None and snapshot[0] == 10
+    state, seq = await load(store, COUNTER, "snap-1")
+    assert (state.value, seq) == (36, 12)
+    # A snapshot written under another schema tag is ignored, not trusted.
+    await store.save_snapshot("snap-1", 12, "old-schema", {"value": -1, "closed": False})
+    state, _ = await load(store, COUNTER, "snap-1")
+    assert state.value == 36
+
+
+async def test_a_rejected_command_appends_nothing(store: StreamStore) -> None:
+    await execute(store, COUNTER, "closed-1", Increment(by=1))
+    await execute(store, COUNTER, "closed-1", Close())
+    with pytest.raises(InvalidState):
+        await execute(store, COUNTER, "closed-1", Increment(by=1))
+    assert [e.seq for e in await store.read("closed-1")] == [1, 2]
+
+
+async def test_entries_start_unpublished_and_carry_their_events(store: StreamStore) -> None:
+    outcome = await execute(store, COUNTER, "pub-1", Increment(by=7))
+    pending = [e for e in await store.unpublished(100) if e.stream_id == "pub-1"]
+    assert len(pending) == 1 and pending[0].events[0].payload == {"by": 7, "value": 7}
+    assert pending[0].events[0].event_id.startswith("evt_")
+    assert outcome.entry is not None
+    await store.mark_published("pub-1", outcome.entry.seq)
+    assert [e for e in await store.unpublished(100) if e.stream_id == "pub-1"] == []
