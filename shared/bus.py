@@ -56,9 +56,7 @@ class Bus:
         connection = await aio_pika.connect_robust(
             url, client_properties={"connection_name": name}, reconnect_interval=reconnect_interval_s
         )
-        channel: AbstractRobustChannel = await connection.channel(  # type: ignore[assignment]
-            publisher_confirms=True, on_return_raises=True
-        )
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
         return cls(connection, channel, exchange)
 
@@ -193,14 +191,14 @@ class Consumer:
             reason = f"{type(exc).__name__}: {exc}"[:500]
             if isinstance(exc, PermanentFailure) or attempt >= self.max_attempts:
                 log.error("event %s parked after attempt %d: %s", envelope.event_id, attempt, reason)
-                REGISTRY.inc("events_dead_lettered_total", "Events parked in a DLQ", **labels)
+                REGISTRY.inc("events_dead_lettered_total", "Events parked in a DLQ", labels)
                 await self._park(message, attempt, reason)
             else:
                 log.warning("event %s failed (attempt %d), retrying: %s", envelope.event_id, attempt, reason)
-                REGISTRY.inc("events_retried_total", "Event deliveries retried", **labels)
+                REGISTRY.inc("events_retried_total", "Event deliveries retried", labels)
                 await self._retry(message, attempt, reason)
             return
-        REGISTRY.inc("events_handled_total", "Events handled", **labels)
+        REGISTRY.inc("events_handled_total", "Events handled", labels)
         await message.ack()
 
     def _copy(self, message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
@@ -262,7 +260,7 @@ def idempotent(db: Database, consumer: str, handler: Handler) -> Handler:
     async def wrapped(envelope: Envelope) -> None:
         key = f"{consumer}:{envelope.event_id}"
         if await inbox.find_one({"_id": key}, projection={"_id": 1}):
-            REGISTRY.inc("events_duplicate_total", "Duplicate deliveries skipped", service=consumer)
+            REGISTRY.inc("events_duplicate_total", "Duplicate deliveries skipped", {"service": consumer})
             return
         await handler(envelope)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_YUAN_RE = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$")
+_YUAN_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")  # used with fullmatch: no trailing newline slips by
 
 
 def fen_to_yuan(fen: int) -> str:
@@ -20,7 +20,7 @@ def yuan_to_fen(yuan: str) -> int:
     """ "123.45" → 12345. Strict: a string, non-negative, at most two decimals; never goes through float."""
     if not isinstance(yuan, str):
         raise TypeError("yuan must be a string")
-    if not _YUAN_RE.match(yuan):
+    if not _YUAN_RE.fullmatch(yuan):
         raise ValueError(f"not a yuan amount: {yuan!r}")
     whole, _, frac = yuan.partition(".")
     return int(whole) * 100 + int((frac + "00")[:2])

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-Database = AsyncIOMotorDatabase
-Collection = AsyncIOMotorCollection
-Client = AsyncIOMotorClient
+if TYPE_CHECKING:
+    Database = AsyncIOMotorDatabase[dict[str, Any]]
+    Collection = AsyncIOMotorCollection[dict[str, Any]]
+    Client = AsyncIOMotorClient[dict[str, Any]]
+else:  # motor's classes are not subscriptable at run time
+    Database = AsyncIOMotorDatabase
+    Collection = AsyncIOMotorCollection
+    Client = AsyncIOMotorClient
 
 __all__ = ["Client", "Collection", "Database", "DuplicateKeyError", "is_duplicate_key", "make_client", "ping"]
 
 
-def make_client(url: str, **kwargs: Any) -> AsyncIOMotorClient:
+def make_client(url: str, **kwargs: Any) -> Client:
     """One pooled client per process. tz_aware: datetimes come back as aware UTC, like the ones we write."""
     opts: dict[str, Any] = {
         "tz_aware": True,
@@ -27,7 +32,7 @@ def make_client(url: str, **kwargs: Any) -> AsyncIOMotorClient:
     return AsyncIOMotorClient(url, **opts)
 
 
-async def ping(db: AsyncIOMotorDatabase) -> None:
+async def ping(db: Database) -> None:
     await db.command("ping")
 
 

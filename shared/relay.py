@@ -144,7 +144,7 @@ class Relay:
         with suppress_instrumentation():
             await self.store.mark_published(entry.stream_id, entry.seq)
         REGISTRY.inc(
-            "relay_published_total", "Stream entries published", value=len(entry.events), producer=self.producer
+            "relay_published_total", "Stream entries published", {"producer": self.producer}, value=len(entry.events)
         )
 
     def _back_off(self, entry: Entry, exc: Exception) -> None:
@@ -153,7 +153,7 @@ class Relay:
         delay = min(self.max_backoff_s, self.poll_s * 2**failures)
         self._retry_at[entry.stream_id] = time.monotonic() + delay
         kind = "unroutable" if isinstance(exc, Unroutable) else "failed"
-        REGISTRY.inc("relay_publish_failures_total", "Publish failures", producer=self.producer, reason=kind)
+        REGISTRY.inc("relay_publish_failures_total", "Publish failures", {"producer": self.producer, "reason": kind})
         # Unroutable means a missing binding, a deployment error: say it loudly, every time.
         level = logging.ERROR if isinstance(exc, Unroutable) or failures > 3 else logging.WARNING
         log.log(level, "relay %s %s#%d (retry in %.1fs): %s", kind, entry.stream_id, entry.seq, delay, exc)

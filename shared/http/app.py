@@ -99,10 +99,8 @@ async def trace_and_metrics_middleware(request: web.Request, handler: Handler) -
         route = request.match_info.route.resource
         path = route.canonical if route is not None else "(unmatched)"
         labels = {"method": request.method, "route": path, "status": str(status)}
-        REGISTRY.inc("http_requests_total", "HTTP requests handled", **labels)
-        REGISTRY.observe(
-            "http_request_duration_seconds", "HTTP request latency", time.perf_counter() - started, **labels
-        )
+        REGISTRY.inc("http_requests_total", "HTTP requests handled", labels)
+        REGISTRY.observe("http_request_duration_seconds", "HTTP request latency", time.perf_counter() - started, labels)
 
 
 def internal_auth_middleware(token: str, *, public_prefixes: Sequence[str] = ()) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -30,14 +30,14 @@ class Registry:
         self._hist: dict[str, dict[LabelKey, list[float]]] = defaultdict(dict)
         self._help: dict[str, tuple[str, str]] = {}
 
-    def inc(self, name: str, help_text: str, value: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+    def inc(self, name: str, help_text: str, labels: Mapping[str, str] | None = None, value: float = 1.0) -> None:
+        key = tuple(sorted((labels or {}).items()))
         with self._lock:
             self._help.setdefault(name, ("counter", help_text))
             self._counters[name][key] += value
 
-    def observe(self, name: str, help_text: str, seconds: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+    def observe(self, name: str, help_text: str, seconds: float, labels: Mapping[str, str] | None = None) -> None:
+        key = tuple(sorted((labels or {}).items()))
         with self._lock:
             self._help.setdefault(name, ("histogram", help_text))
             # counts per bucket, then +Inf count, then sum
