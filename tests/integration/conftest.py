@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 import pytest
 
 from shared.bus import Bus
 from shared.mongo import Client, Database, make_client
-from tests.support.infra import AMQP_URL, MONGO_URL, start_infra
+from tests.support.infra import AMQP_URL, MONGO_URL, ROOT, start_infra
 
 
 @pytest.fixture(scope="session")
 def infra() -> None:
     start_infra()
+
+
+@pytest.fixture(scope="session")
+def log_dir() -> Path:
+    """Where service processes started by tests write their logs (kept after the run for diagnosis)."""
+    path = ROOT / ".data" / "test-logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")

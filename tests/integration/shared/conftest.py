@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import aio_pika
 import pytest
 
 from shared.mongo import Client, Database
-from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT, ROOT
+from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
 from tests.support.processes import ServiceProcess
 
 TOKEN = "test-internal-token-0123456789"
@@ -28,13 +28,6 @@ class SamplePair:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="session")
-def log_dir() -> Iterator[Path]:
-    path = ROOT / ".data" / "test-logs"
-    path.mkdir(parents=True, exist_ok=True)
-    yield path
 
 
 @pytest.fixture(scope="session")

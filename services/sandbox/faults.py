@@ -1,0 +1,72 @@
+"""Fault injection: rules that tests set through /sandbox/faults and provider handlers consult at named points."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal[
+    "decline",  # the buyer's payment (or a refund, a transfer) fails at the provider
+    "error_5xx",  # the API call answers 500 without doing anything
+    "timeout",  # the API call does its work, then answers only after delay_s (the caller times out)
+    "delay",  # a notification is first sent after delay_s
+    "duplicate",  # a notification is sent twice
+    "out_of_order",  # a notification is held back until the next one of the same provider has been delivered
+    "drop",  # a notification is never sent (the merchant must query)
+    "corrupt_signature",  # the response or notification signature is garbled
+]
+
+
+class FaultRule(BaseModel):
+    """`target` names a point such as `wechat.jsapi`, `wechat.notify`, `alipay.trade.refund`, `alipay.notify`;
+    `match` narrows it to requests whose attributes (e.g. out_trade_no) have these values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(min_length=1, max_length=100)
+    action: Action
+    times: int | None = Field(default=1, ge=1, description="how many times it fires; null: until cleared")
+    match: dict[str, str] = Field(default_factory=dict)
+    delay_s: float = Field(default=0.0, ge=0, le=600)
+
+
+class ActiveFault(FaultRule):
+    id: int
+    fired: int = 0
+
+
+class FaultRegistry:
+    """In the sandbox process's memory: faults are test controls, not provider state."""
+
+    def __init__(self) -> None:
+        self._rules: list[ActiveFault] = []
+        self._ids = itertools.count(1)
+
+    def add(self, rule: FaultRule) -> ActiveFault:
+        active = ActiveFault(id=next(self._ids), **rule.model_dump())
+        self._rules.append(active)
+        return active
+
+    def take(
+        self, target: str, attrs: dict[str, str] | None = None, *, actions: set[str] | None = None
+    ) -> ActiveFault | None:
+        """The first matching rule (consuming one of its firings), or None."""
+        attrs = attrs or {}
+        for rule in self._rules:
+            if rule.target != target or (actions is not None and rule.action not in actions):
+                continue
+            if any(attrs.get(k) != v for k, v in rule.match.items()):
+                continue
+            rule.fired += 1
+            if rule.times is not None and rule.fired >= rule.times:
+                self._rules.remove(rule)
+            return rule
+        return None
+
+    def list(self) -> list[ActiveFault]:
+        return list(self._rules)
+
+    def clear(self) -> None:
+        self._rules.clear()
