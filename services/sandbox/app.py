@@ -1,4 +1,4 @@
-"""The sandbox application: WeChat and Alipay provider routes, buyer actions, fault control and notification delivery."""
+"""The sandbox app: WeChat and Alipay provider routes, buyer actions, fault control, notification delivery."""
 
 from __future__ import annotations
 
