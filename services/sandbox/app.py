@@ -8,16 +8,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.sandbox import alipay, wechat
+from services.sandbox.context import FAULTS, NOTIFIER, SETTINGS
 from services.sandbox.faults import FaultRegistry, FaultRule
 from services.sandbox.notifier import Notifier
 from services.sandbox.settings import SandboxSettings
 from shared.errors import NotFound
 from shared.http.app import create_app, json_response, parse_body
 from shared.service import DB, background, mongo_context
-
-SETTINGS = web.AppKey("sandbox_settings", SandboxSettings)
-FAULTS = web.AppKey("faults", FaultRegistry)
-NOTIFIER = web.AppKey("notifier", Notifier)
 
 
 async def add_fault(request: web.Request) -> web.Response:
