@@ -53,9 +53,9 @@ class Notification(BaseModel):
 
 
 def succeeded(provider: str, status: int, body: str) -> bool:
-    """WeChat: any 2xx (200 or 204). Alipay: the body must be exactly `success`."""
+    """WeChat: any 2xx (200 or 204). Alipay: a 2xx whose body is exactly `success` (no whitespace, no case change)."""
     if provider == "alipay":
-        return 200 <= status < 300 and body.strip() == "success"
+        return 200 <= status < 300 and body == "success"
     return 200 <= status < 300
 
 

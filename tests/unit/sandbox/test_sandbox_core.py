@@ -1,0 +1,46 @@
+"""Sandbox fault rules and notification schedules, as pure logic."""
+
+from __future__ import annotations
+
+from services.sandbox.faults import FaultRegistry, FaultRule
+from services.sandbox.notifier import SCHEDULES_S, succeeded
+
+
+def test_a_fault_fires_for_matching_attributes_the_given_number_of_times() -> None:
+    reg = FaultRegistry()
+    reg.add(FaultRule(target="wechat.jsapi", action="error_5xx", times=2, match={"out_trade_no": "T1"}))
+    assert reg.take("wechat.jsapi", {"out_trade_no": "T2"}) is None
+    assert reg.take("wechat.refund", {"out_trade_no": "T1"}) is None
+    assert reg.take("wechat.jsapi", {"out_trade_no": "T1"}) is not None
+    assert reg.take("wechat.jsapi", {"out_trade_no": "T1"}) is not None
+    assert reg.take("wechat.jsapi", {"out_trade_no": "T1"}) is None
+    assert reg.list() == []
+
+
+def test_an_unlimited_fault_fires_until_cleared_and_actions_can_be_filtered() -> None:
+    reg = FaultRegistry()
+    reg.add(FaultRule(target="alipay.notify", action="drop", times=None))
+    assert reg.take("alipay.notify", actions={"delay"}) is None
+    for _ in range(5):
+        rule = reg.take("alipay.notify")
+        assert rule is not None and rule.action == "drop"
+    reg.clear()
+    assert reg.take("alipay.notify") is None
+
+
+def test_wechat_retries_fifteen_times_over_24h4m_and_alipay_eight_attempts_within_25h() -> None:
+    assert len(SCHEDULES_S["wechat"]) == 15
+    assert sum(SCHEDULES_S["wechat"]) == 24 * 3600 + 4 * 60
+    assert len(SCHEDULES_S["alipay"]) + 1 == 8
+    assert sum(SCHEDULES_S["alipay"]) <= 25 * 3600
+
+
+def test_alipay_success_is_the_exact_body_success_and_wechat_any_2xx() -> None:
+    assert succeeded("alipay", 200, "success")
+    assert not succeeded("alipay", 200, "success\n")
+    assert not succeeded("alipay", 200, "SUCCESS")
+    assert not succeeded("alipay", 200, "fail")
+    assert not succeeded("alipay", 500, "success")
+    assert succeeded("wechat", 204, "")
+    assert succeeded("wechat", 200, '{"code":"SUCCESS"}')
+    assert not succeeded("wechat", 500, '{"code":"FAIL"}')
