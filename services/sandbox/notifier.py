@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -30,6 +30,9 @@ SCHEDULES_S: dict[str, tuple[float, ...]] = {
 
 COLLECTION = "notifications"
 
+# Re-signs a body at send time: returns the headers that carry a fresh timestamp, nonce and signature.
+Signer = Callable[[bytes], dict[str, str]]
+
 
 class Attempt(BaseModel):
     at: datetime
@@ -47,6 +50,9 @@ class Notification(BaseModel):
     body: str
     headers: dict[str, str]
     state: Literal["pending", "held", "delivered", "exhausted", "dropped"]
+    # WeChat signs every attempt afresh (its timestamp must be within 5 minutes of the merchant's clock);
+    # a notification whose signature was corrupted on purpose keeps its stored headers.
+    resign: bool = False
     next_at: datetime
     attempts: list[Attempt] = []
     created_at: datetime
@@ -69,6 +75,10 @@ class Notifier:
         self.timeout_s = timeout_s
         self.clock = clock or SystemClock()
         self.wake = asyncio.Event()
+        self.signers: dict[str, Signer] = {}
+
+    def register_signer(self, provider: Provider, signer: Signer) -> None:
+        self.signers[provider] = signer
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("state", 1), ("next_at", 1)], name="due")
@@ -84,6 +94,7 @@ class Notifier:
         body: str,
         headers: Mapping[str, str],
         fault_attrs: dict[str, str] | None = None,
+        resign: bool = False,
     ) -> list[str]:
         """Store the notification for delivery, applying any `<provider>.notify` fault; returns the stored ids."""
         now = self.clock.now()
@@ -112,6 +123,7 @@ class Notifier:
                 body=body,
                 headers=dict(headers),
                 state=state,
+                resign=resign,
                 next_at=next_at,
                 created_at=now,
             ).model_dump()
@@ -148,8 +160,13 @@ class Notifier:
         status: int | None = None
         text = ""
         error = None
+        body = n.body.encode()
+        headers = n.headers
+        signer = self.signers.get(n.provider)
+        if n.resign and signer is not None and n.attempts:
+            headers = {**headers, **signer(body)}
         try:
-            async with session.post(n.url, data=n.body.encode(), headers=n.headers) as resp:
+            async with session.post(n.url, data=body, headers=headers) as resp:
                 status = resp.status
                 text = (await resp.text())[:500]
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -32,9 +32,34 @@ class SandboxSettings(ServiceSettings):
     wechat_merchant_cert_file: Path = KEYS / "TEST_ONLY_wechatpay_merchant_cert.pem"
     wechat_platform_private_key_file: Path = KEYS / "TEST_ONLY_wechatpay_platform_private.pem"
     wechat_platform_cert_file: Path = KEYS / "TEST_ONLY_wechatpay_platform_cert.pem"
+    # Wechatpay-Serial of responses and notifications: the platform certificate's serial ("certificate") or its
+    # PUB_KEY_ID_ ("public_key", WeChat's public-key mode). /v3/certificates serves the certificate in both modes.
+    wechat_pay_key_mode: str = Field(default="certificate", pattern="^(certificate|public_key)$")
+    # How long WeChat takes to finish an accepted refund or transfer by itself, before time_scale.
+    wechat_refund_settle_s: float = Field(default=60.0, ge=0)
+    wechat_transfer_settle_s: float = Field(default=60.0, ge=0)
+    wechat_login_code_ttl_s: float = Field(default=300.0, gt=0)
+    # Transfer bills answer WAIT_USER_CONFIRM with package_info, and pay only once the payee confirms in the
+    # mini-program (POST /sandbox/wechat/transfers/{out_bill_no}/confirm), as WeChat's transfer scenes mostly require.
+    wechat_transfer_user_confirm: bool = False
 
     # Alipay Open Platform.
     alipay_app_id: str = "2021000000000001"
     alipay_seller_id: str = "2088000000000001"
     alipay_app_public_key_file: Path = KEYS / "TEST_ONLY_alipay_app_public.pem"
     alipay_platform_private_key_file: Path = KEYS / "TEST_ONLY_alipay_platform_private.pem"
+    # Alipay documents only the timestamp format; the sandbox also refuses requests this far from Beijing time, so a
+    # client stamping the wrong time zone is caught here rather than in production.
+    alipay_timestamp_tolerance_s: float = Field(default=1800.0, gt=0)
+    alipay_auth_code_ttl_s: float = Field(default=300.0, gt=0)
+    alipay_access_token_ttl_s: int = Field(default=1_296_000, gt=0)
+    # Password-free limits in fen. GENERAL_WITHHOLDING limits are contract configuration (none documented);
+    # CYCLE_PAY_AUTH is capped at 100 yuan per debit, 1,000 per day and 30,000 per month (payments.md B).
+    alipay_withholding_single_limit_fen: int = Field(default=50_000, gt=0)
+    alipay_withholding_daily_limit_fen: int = Field(default=200_000, gt=0)
+    alipay_cycle_pay_single_limit_fen: int = Field(default=10_000, gt=0)
+    alipay_cycle_pay_daily_limit_fen: int = Field(default=100_000, gt=0)
+    alipay_cycle_pay_monthly_limit_fen: int = Field(default=3_000_000, gt=0)
+    # Payouts (alipay.fund.trans.uni.transfer): 50,000 yuan per transfer, 2,000,000 per day (payments.md C, unofficial).
+    alipay_transfer_single_limit_fen: int = Field(default=5_000_000, gt=0)
+    alipay_transfer_daily_limit_fen: int = Field(default=200_000_000, gt=0)
