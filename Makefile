@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv infra infra-stop infra-status test test-unit test-integration lint fmt typecheck run up down demo bench clean
+.PHONY: help venv infra infra-stop infra-status test test-unit test-integration lint fmt typecheck run stop up down demo bench clean
 
 help:
-	@echo "make run         start the infrastructure and the services locally (no Docker)"
+	@echo "make run | stop  start (in the background) | stop the services locally, infrastructure included (no Docker)"
 	@echo "make test        install what is missing, start the infrastructure, run every test"
 	@echo "make test-unit   unit tests only (no infrastructure)"
 	@echo "make up | down   the docker compose stack"
@@ -56,8 +56,10 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 run: infra
-	@echo "Infrastructure is up: RabbitMQ :5672, FerretDB :27017, Jaeger API :16686."
-	@echo "No service is built yet (listing, payment, sandbox, ... come with issues 3-5): nothing more to start."
+	PYTHON=$(abspath $(PY)) deploy/run.sh start
+
+stop:
+	deploy/run.sh stop
 
 up:
 	docker compose up -d --build
@@ -71,5 +73,5 @@ demo:
 bench:
 	@echo "make bench: not built yet (no service to measure yet)"; exit 1
 
-clean: infra-stop
+clean: stop infra-stop
 	rm -rf .data
