@@ -1,0 +1,72 @@
+"""Payloads of the events the payment service produces: payments, provider refunds and password-free agreements."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events._base import Channel, Payload, PaymentMethod
+from shared.events.registry import register
+
+Provider = Literal["alipay", "wechatpay"]
+
+
+@register("payment.succeeded")
+class PaymentSucceeded(Payload):
+    payment_id: str
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    channel: Channel
+    method: PaymentMethod
+    provider: Provider
+    amount_fen: int = Field(gt=0)
+    out_trade_no: str
+    provider_trade_no: str = Field(description="Alipay trade_no or WeChat transaction_id")
+    paid_at: AwareDatetime
+
+
+@register("payment.closed")
+class PaymentClosed(Payload):
+    payment_id: str
+    order_id: str
+    reason: str = Field(description="e.g. order_closed, provider_closed, declined")
+
+
+@register("payment.refunded")
+class PaymentRefunded(Payload):
+    payment_id: str
+    order_id: str
+    refund_id: str
+    provider: Provider
+    amount_fen: int = Field(gt=0)
+    out_refund_no: str = Field(description="WeChat out_refund_no or Alipay out_request_no")
+    provider_refund_id: str | None = None
+    refunded_at: AwareDatetime
+
+
+@register("payment.refund_failed")
+class PaymentRefundFailed(Payload):
+    payment_id: str
+    order_id: str
+    refund_id: str
+    amount_fen: int = Field(gt=0)
+    reason: str
+
+
+@register("agreement.signed")
+class AgreementSigned(Payload):
+    agreement_id: str
+    buyer_id: str
+    agreement_no: str
+    alipay_user_id: str
+    single_limit_fen: int | None = None
+    daily_limit_fen: int | None = None
+
+
+@register("agreement.unsigned")
+class AgreementUnsigned(Payload):
+    agreement_id: str
+    buyer_id: str
+    agreement_no: str

@@ -1,0 +1,57 @@
+"""Payloads of the events the wallet service produces: collection invitations, escrow and withdrawals."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.events._base import Payload
+from shared.events.registry import register
+
+
+@register("wallet.invited")
+class WalletInvited(Payload):
+    invitation_id: str
+    batch_id: str
+    seller_id: str
+    shop_id: str
+    level: int = Field(ge=1)
+
+
+@register("wallet.collection_activated")
+class CollectionActivated(Payload):
+    seller_id: str
+    shop_id: str
+    account_id: str
+
+
+@register("wallet.escrow_held")
+class EscrowHeld(Payload):
+    transfer_id: str
+    order_id: str
+    seller_id: str
+    amount_fen: int = Field(gt=0)
+
+
+@register("wallet.escrow_released")
+class EscrowReleased(Payload):
+    transfer_id: str
+    order_id: str
+    seller_id: str
+    amount_fen: int = Field(gt=0)
+    fee_fen: int = Field(ge=0)
+
+
+@register("wallet.withdrawal_succeeded")
+class WithdrawalSucceeded(Payload):
+    withdrawal_id: str
+    seller_id: str
+    amount_fen: int = Field(gt=0)
+    fee_fen: int = Field(ge=0)
+
+
+@register("wallet.withdrawal_failed")
+class WithdrawalFailed(Payload):
+    withdrawal_id: str
+    seller_id: str
+    amount_fen: int = Field(gt=0)
+    reason: str
