@@ -108,6 +108,8 @@ start_ferretdb() {
   local bin
   bin=$(tool_bin ferretdb)
   if running ferretdb "$bin"; then say "ferretdb: already running (pid $(cat "$PIDS/ferretdb.pid"))"; return; fi
+  # Another checkout's FerretDB (or a MongoDB) on the port: use it, and leave it alone on stop.
+  if mongo_ping 2>/dev/null; then say "ferretdb: $FERRETDB_ADDR already answers (not started here); using it"; return; fi
   [ -x "$bin" ] || build_tool ferretdb .
   mkdir -p "$DATA/ferretdb"
   say "ferretdb: starting on $FERRETDB_ADDR (SQLite in $DATA/ferretdb)"
@@ -124,6 +126,7 @@ start_jaeger() {
   local bin
   bin=$(tool_bin jaeger)
   if running jaeger "$bin"; then say "jaeger: already running (pid $(cat "$PIDS/jaeger.pid"))"; return; fi
+  if jaeger_ready 2>/dev/null; then say "jaeger: :13133 already answers (not started here); using it"; return; fi
   [ -x "$bin" ] || build_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger
   say "jaeger: starting (embedded all-in-one config: memory store, OTLP 4317/4318, API 16686)"
   nohup "$bin" >>"$LOGS/jaeger.log" 2>&1 </dev/null &
