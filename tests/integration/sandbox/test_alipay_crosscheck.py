@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import alipay as alipay_sdk
@@ -139,7 +138,16 @@ async def test_the_sdk_rejects_a_corrupt_response_signature_and_the_sandbox_reje
     assert (refused["code"], refused["sub_code"]) == ("40002", "isv.invalid-signature")
 
 
-@pytest.mark.skipif(time.localtime().tm_gmtoff == 8 * 3600, reason="the host already runs on Beijing time")
-async def test_the_sdk_on_a_non_beijing_host_is_refused_for_its_timestamp(sandbox: Sandbox) -> None:
+class _UtcDatetime(datetime):
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return datetime.now(UTC).replace(tzinfo=None)
+
+
+async def test_the_sdk_on_a_non_beijing_host_is_refused_for_its_timestamp(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK is given the local clock of a host on UTC, whatever this machine's zone: 8 hours off Beijing time.
+    monkeypatch.setattr(alipay_sdk, "datetime", _UtcDatetime)
     refused = await asyncio.to_thread(sdk(sandbox).api_alipay_trade_query, out_trade_no=fresh("ord"))
     assert (refused["code"], refused["sub_code"]) == ("40002", "isv.invalid-timestamp")
