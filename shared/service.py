@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from shared.bus import Bus
 from shared.http.app import READINESS
 from shared.mongo import Database, make_client, ping
-from shared.settings import ServiceSettings
-from shared.telemetry import shutdown_telemetry
+from shared.settings import ServiceSettings, SettingsError
+from shared.telemetry import setup_telemetry, shutdown_telemetry
 
 log = logging.getLogger("shared.service")
+T = TypeVar("T", bound=ServiceSettings)
 
 DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", Bus)
@@ -89,3 +92,19 @@ async def serve(app: web.Application, settings: ServiceSettings) -> None:
     log.info("%s shutting down", settings.service_name)
     await runner.cleanup()
     shutdown_telemetry()
+
+
+def run_service(settings_cls: type[T], build_app: Callable[[T], web.Application]) -> None:
+    """A service's `python -m` entry point: settings (exit 2 with the bad variables named) → telemetry → serve."""
+    try:
+        settings = settings_cls.load()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    setup_telemetry(
+        settings.service_name,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        enabled=settings.otel_enabled,
+        log_level=settings.log_level,
+    )
+    asyncio.run(serve(build_app(settings), settings))

@@ -19,12 +19,43 @@ class ShopOpened(Payload):
     level: int = Field(ge=1)
 
 
+@register("shop.collection_changed")
+class ShopCollectionChanged(Payload):
+    """The shop's WeChat collection status as listing learned it from wallet (invited, then active)."""
+
+    shop_id: str
+    seller_id: str
+    wechat_collection: Literal["not_invited", "invited", "active"]
+
+
 @register("shop.level_changed")
 class ShopLevelChanged(Payload):
     shop_id: str
     seller_id: str
     old_level: int = Field(ge=1)
     new_level: int = Field(ge=1)
+
+
+Condition = Literal["new", "like_new", "good", "fair"]
+
+
+class ItemDetails(Payload):
+    """What a seller writes about an item; events that set the details carry all of them."""
+
+    title: str
+    description: str = ""
+    category: str = ""
+    condition: Condition = "good"
+    price_fen: int = Field(gt=0)
+    images: list[str] = Field(default_factory=list)
+    city: str = ""
+
+
+@register("item.drafted")
+class ItemDrafted(ItemDetails):
+    item_id: str
+    shop_id: str
+    seller_id: str
 
 
 @register("item.published")
@@ -44,6 +75,9 @@ class ItemUpdated(Payload):
     changed: list[str] = Field(default_factory=list, description="names of the fields that changed")
     price_fen: int = Field(gt=0)
     status: str
+    # Added within v1: the new values of the changed detail fields, and the order holding a reserved item.
+    values: dict[str, object] = Field(default_factory=dict)
+    order_id: str | None = None
 
 
 @register("item.withdrawn")
@@ -51,6 +85,7 @@ class ItemWithdrawn(Payload):
     item_id: str
     shop_id: str
     seller_id: str
+    reason: Literal["seller", "refunded"] = "seller"
 
 
 @register("order.created")
@@ -64,6 +99,7 @@ class OrderCreated(Payload):
     payment_method: PaymentMethod
     amount_fen: int = Field(gt=0)
     expires_at: AwareDatetime
+    item_title: str = ""
 
 
 @register("order.paid")
@@ -108,6 +144,30 @@ class OrderClosed(Payload):
     seller_id: str
     buyer_id: str
     reason: Literal["buyer_cancelled", "payment_expired", "payment_closed"]
+
+
+@register("order.refund_opened")
+class OrderRefundOpened(Payload):
+    """A refund case opened on a paid or shipped order: the order is `refunding`, auto-confirm is paused."""
+
+    order_id: str
+    refund_id: str
+    seller_id: str
+    buyer_id: str
+    previous_status: Literal["paid", "shipped"]
+    auto_confirm_remaining_s: float | None = None
+
+
+@register("order.refund_closed")
+class OrderRefundClosed(Payload):
+    """The case closed without a refund: the order is back where it was, auto-confirm resumes."""
+
+    order_id: str
+    refund_id: str
+    seller_id: str
+    buyer_id: str
+    status: Literal["paid", "shipped"]
+    auto_confirm_at: AwareDatetime | None = None
 
 
 @register("order.refunded")

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ValidationError
 from shared.events import PAYLOADS
 
 CATALOG = {
-    "listing": "shop.opened shop.level_changed item.published item.updated item.withdrawn order.created order.paid "
-    "order.shipped order.completed order.closed order.refunded",
+    "listing": "shop.opened shop.level_changed shop.collection_changed item.drafted item.published item.updated "
+    "item.withdrawn order.created order.paid order.shipped order.completed order.closed order.refund_opened "
+    "order.refund_closed order.refunded",
     "payment": "payment.succeeded payment.closed payment.refunded payment.refund_failed agreement.signed "
     "agreement.unsigned",
     "refund": "refund.requested refund.agreed refund.rejected refund.return_shipped refund.approved refund.completed "

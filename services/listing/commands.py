@@ -1,0 +1,306 @@
+"""Listing's use cases: each runs a command on one stream, projects the result, and applies its follow-ups.
+
+A follow-up that touches a second stream (an order closing releases its item) is keyed by a command id derived from
+the order, so running it again (from the consumer of our own events, or the sweeper after a crash) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from services.listing.domain import (
+    ITEM,
+    SHOP,
+    ChangeLevel,
+    DraftItem,
+    EditItem,
+    Item,
+    ItemCommand,
+    ItemFields,
+    NewItemFields,
+    NoShop,
+    OpenShop,
+    PublishItem,
+    ReleaseItem,
+    ReserveItem,
+    SellItem,
+    SetCollection,
+    Shop,
+    ShopCommand,
+    TakeBackItem,
+    WithdrawItem,
+    shop_id_for,
+)
+from services.listing.orders import (
+    ORDER,
+    AutoConfirm,
+    CancelOrder,
+    CloseRefund,
+    CompleteRefund,
+    ConfirmReceipt,
+    CreateOrder,
+    ExpireOrder,
+    OpenRefund,
+    Order,
+    OrderCommand,
+    RecordPayment,
+    RecordPaymentClosed,
+    ShipOrder,
+)
+from services.listing.settings import ListingSettings
+from services.listing.store import ListingStore
+from shared.clock import Clock, SystemClock
+from shared.errors import AppError, NotFound
+from shared.events._base import Channel, PaymentMethod
+from shared.ids import new_id
+from shared.streams import Aggregate, Outcome, StreamStore, execute, load
+
+log = logging.getLogger("services.listing")
+
+S = TypeVar("S", bound=BaseModel)
+C = TypeVar("C")
+
+
+class SellerNotAcceptingWechatPay(AppError):
+    status, code = 422, "seller_not_accepting_wechat_pay"
+
+
+class Cause(BaseModel):
+    """Where a command comes from when an event caused it: its effect's command id and the causing event."""
+
+    command_id: str
+    causation_id: str
+    correlation_id: str | None = None
+
+
+class Listing:
+    def __init__(
+        self, streams: StreamStore, store: ListingStore, settings: ListingSettings, clock: Clock | None = None
+    ) -> None:
+        self.streams = streams
+        self.store = store
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    async def _run(
+        self,
+        aggregate: Aggregate[S, C],
+        stream_id: str,
+        command: C,
+        project: Callable[[S, int], Awaitable[None]],
+        *,
+        command_id: str | None = None,
+        cause: Cause | None = None,
+    ) -> Outcome[S]:
+        outcome = await execute(
+            self.streams,
+            aggregate,
+            stream_id,
+            command,
+            command_id=cause.command_id if cause else command_id,
+            causation_id=cause.causation_id if cause else None,
+            correlation_id=cause.correlation_id if cause else None,
+        )
+        if outcome.seq:
+            await project(outcome.state, outcome.seq)
+        return outcome
+
+    async def _shop(self, stream_id: str, command: ShopCommand, cause: Cause | None = None) -> Shop:
+        return (await self._run(SHOP, stream_id, command, self.store.project_shop, cause=cause)).state
+
+    async def _item(self, item_id: str, command: ItemCommand, command_id: str | None = None) -> Outcome[Item]:
+        return await self._run(ITEM, item_id, command, self.store.project_item, command_id=command_id)
+
+    async def _order(self, order_id: str, command: OrderCommand, cause: Cause | None = None) -> Order:
+        outcome = await self._run(ORDER, order_id, command, self.store.project_order, cause=cause)
+        await self.settle_item(outcome.state)
+        return outcome.state
+
+    # ------------------------------------------------------------------------------------------------- shops
+
+    async def open_shop(self, seller_id: str, name: str) -> Shop:
+        return await self._shop(shop_id_for(seller_id), OpenShop(seller_id=seller_id, name=name))
+
+    async def shop_of(self, seller_id: str) -> Shop:
+        shop, _ = await load(self.streams, SHOP, shop_id_for(seller_id))
+        if not shop.exists:
+            raise NotFound("this seller has no shop")
+        return shop
+
+    async def shop(self, shop_id: str) -> Shop:
+        shop, _ = await load(self.streams, SHOP, shop_id)
+        if not shop.exists:
+            raise NotFound("no such shop")
+        return shop
+
+    async def change_level(self, shop_id: str, level: int) -> Shop:
+        return await self._shop(shop_id, ChangeLevel(level=level))
+
+    async def set_collection(self, shop_id: str, status: str, cause: Cause) -> Shop:
+        return await self._shop(shop_id, SetCollection.model_validate({"status": status}), cause)
+
+    # ------------------------------------------------------------------------------------------------- items
+
+    async def draft_item(self, seller_id: str, fields: NewItemFields) -> Item:
+        shop, _ = await load(self.streams, SHOP, shop_id_for(seller_id))
+        if not shop.exists:
+            raise NoShop("open a shop before listing items")
+        item_id = new_id("itm")
+        command = DraftItem(item_id=item_id, shop_id=shop.shop_id, seller_id=seller_id, fields=fields)
+        return (await self._item(item_id, command)).state
+
+    async def edit_item(self, item_id: str, seller_id: str, fields: ItemFields) -> Item:
+        return (await self._item(item_id, EditItem(seller_id=seller_id, fields=fields))).state
+
+    async def publish_item(self, item_id: str, seller_id: str) -> Item:
+        return (await self._item(item_id, PublishItem(seller_id=seller_id))).state
+
+    async def withdraw_item(self, item_id: str, seller_id: str) -> Item:
+        return (await self._item(item_id, WithdrawItem(seller_id=seller_id))).state
+
+    async def item(self, item_id: str) -> Item:
+        item, _ = await load(self.streams, ITEM, item_id)
+        if not item.exists:
+            raise NotFound("no such item")
+        return item
+
+    # ------------------------------------------------------------------------------------------------ orders
+
+    async def place_order(
+        self, item_id: str, buyer_id: str, channel: Channel, method: PaymentMethod, request_id: str | None
+    ) -> Order:
+        """Reserve the item (one winner among concurrent buyers), then open the order for it."""
+        item = await self.item(item_id)
+        if channel == "mp":
+            shop, _ = await load(self.streams, SHOP, item.shop_id)
+            if shop.wechat_collection != "active":
+                raise SellerNotAcceptingWechatPay("this seller does not accept WeChat Pay yet")
+        order_id = new_id("ord")
+        reserved = await self._item(
+            item_id,
+            ReserveItem(order_id=order_id, buyer_id=buyer_id),
+            command_id=f"reserve:{buyer_id}:{request_id}" if request_id else None,
+        )
+        if reserved.already_applied and reserved.entry is not None:
+            order_id = reserved.entry.events[0].payload["order_id"]  # a retried request: its first reservation
+        held = reserved.state
+        expires_at = (held.reserved_at or self.clock.now()) + timedelta(seconds=self.settings.order_payment_timeout_s)
+        create = CreateOrder(
+            order_id=order_id,
+            item_id=item_id,
+            item_title=held.title,
+            item_price_fen=held.price_fen,
+            shop_id=held.shop_id,
+            seller_id=held.seller_id,
+            buyer_id=buyer_id,
+            channel=channel,
+            payment_method=method,
+            expires_at=expires_at,
+        )
+        return await self._order(order_id, create, Cause(command_id=f"create:{order_id}", causation_id=order_id))
+
+    async def order(self, order_id: str) -> Order:
+        order, _ = await load(self.streams, ORDER, order_id)
+        if not order.exists:
+            raise NotFound("no such order")
+        return order
+
+    async def cancel(self, order_id: str, buyer_id: str) -> Order:
+        return await self._order(order_id, CancelOrder(buyer_id=buyer_id))
+
+    async def ship(self, order_id: str, seller_id: str, carrier: str, tracking_no: str) -> Order:
+        command = ShipOrder(
+            seller_id=seller_id,
+            carrier=carrier,
+            tracking_no=tracking_no,
+            now=self.clock.now(),
+            auto_confirm_after_s=self.settings.auto_confirm_after_s,
+        )
+        return await self._order(order_id, command)
+
+    async def confirm_receipt(self, order_id: str, buyer_id: str) -> Order:
+        return await self._order(order_id, ConfirmReceipt(buyer_id=buyer_id))
+
+    async def record_payment(self, order_id: str, command: RecordPayment, cause: Cause) -> Order:
+        return await self._order(order_id, command, cause)
+
+    async def record_payment_closed(self, order_id: str, payment_id: str, reason: str, cause: Cause) -> Order:
+        return await self._order(order_id, RecordPaymentClosed(payment_id=payment_id, reason=reason), cause)
+
+    async def open_refund(self, order_id: str, refund_id: str, cause: Cause) -> Order:
+        return await self._order(order_id, OpenRefund(refund_id=refund_id, now=self.clock.now()), cause)
+
+    async def close_refund(self, order_id: str, refund_id: str, cause: Cause) -> Order:
+        return await self._order(order_id, CloseRefund(refund_id=refund_id, now=self.clock.now()), cause)
+
+    async def complete_refund(self, order_id: str, refund_id: str, amount_fen: int, cause: Cause) -> Order:
+        return await self._order(order_id, CompleteRefund(refund_id=refund_id, amount_fen=amount_fen), cause)
+
+    async def settle_item(self, order: Order) -> None:
+        """Bring the item in line with its order: closed → back on sale, paid → sold, refunded in full → off sale."""
+        if not order.exists:
+            return
+        if order.status == "closed":
+            await self._item(order.item_id, ReleaseItem(order_id=order.order_id), f"release:{order.order_id}")
+        elif order.status in ("paid", "shipped", "completed", "refunding"):
+            await self._item(order.item_id, SellItem(order_id=order.order_id), f"sell:{order.order_id}")
+        elif order.status == "refunded" and order.refunded_fen >= order.amount_fen:
+            await self._item(order.item_id, TakeBackItem(order_id=order.order_id), f"take-back:{order.order_id}")
+
+    # ------------------------------------------------------------------------------------------------ timers
+
+    async def sweep(self) -> dict[str, int]:
+        """One pass of the timers: expire unpaid orders, auto-confirm shipped ones, release orphaned reservations.
+        Each step is idempotent, so a pass interrupted half-way is finished by the next one."""
+        now = self.clock.now()
+        batch = self.settings.sweep_batch
+        done = {"expired": 0, "auto_confirmed": 0, "repaired": 0}
+        expiry_cutoff = now - timedelta(seconds=self.settings.order_expiry_grace_s)
+        for order_id in await self.store.due_expiries(expiry_cutoff, batch):
+            done["expired"] += await self._timer(order_id, ExpireOrder(now=expiry_cutoff), "closed")
+        for order_id in await self.store.due_auto_confirms(now, batch):
+            done["auto_confirmed"] += await self._timer(order_id, AutoConfirm(now=now), "completed")
+        orphan_cutoff = now - timedelta(seconds=self.settings.orphan_reservation_s)
+        for item_id, order_id in await self.store.stale_reservations(orphan_cutoff, batch):
+            done["repaired"] += await self._repair_reservation(item_id, order_id)
+        return done
+
+    async def _timer(self, order_id: str, command: OrderCommand, expect: str) -> int:
+        try:
+            return int((await self._order(order_id, command)).status == expect)
+        except Exception:
+            log.exception("timer on order %s failed; the next sweep retries it", order_id)
+            return 0
+
+    async def _repair_reservation(self, item_id: str, order_id: str) -> int:
+        projected = await self.store.order(order_id)
+        if projected is not None and projected.get("status") == "pending_payment":
+            return 0
+        order, seq = await load(self.streams, ORDER, order_id)
+        if seq == 0:
+            # The reservation's order was never written (a crash between the two appends): release the item.
+            outcome = await self._item(item_id, ReleaseItem(order_id=order_id), f"release:{order_id}")
+            return int(outcome.entry is not None and not outcome.already_applied)
+        await self.store.project_order(order, seq)
+        await self.settle_item(order)
+        return 0
+
+    async def reproject(self, aggregate_id: str) -> None:
+        """Rewrite the projection of one aggregate from its stream (heals a projection write lost to a crash)."""
+        prefix = aggregate_id[:4]
+        targets: dict[str, tuple[Aggregate[Any, Any], Callable[[Any, int], Awaitable[None]]]] = {
+            "shp_": (SHOP, self.store.project_shop),
+            "itm_": (ITEM, self.store.project_item),
+            "ord_": (ORDER, self.store.project_order),
+        }
+        if prefix not in targets:
+            return
+        aggregate, project = targets[prefix]
+        state, seq = await load(self.streams, aggregate, aggregate_id)
+        if seq:
+            await project(state, seq)

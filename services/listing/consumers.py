@@ -1,0 +1,100 @@
+"""Events listing reacts to, each handler idempotent: its effect's command id is derived from the event id.
+
+Listing also consumes its own events: they heal a projection or a follow-up (an order's item) that a crash between
+two writes left behind, and they make every event listing emits routable even when no other service is deployed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from services.listing.commands import Cause, Listing
+from services.listing.orders import PaymentMismatch, RecordPayment
+from shared.bus import PermanentFailure, command_id_for, idempotent
+from shared.errors import NotFound
+from shared.events import Envelope
+from shared.events.payment import PaymentClosed, PaymentSucceeded
+from shared.events.refund import RefundClosed, RefundCompleted, RefundRequested
+from shared.events.wallet import CollectionActivated, WalletInvited
+from shared.mongo import Database
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+OWN_EVENTS = (
+    "shop.opened",
+    "shop.level_changed",
+    "shop.collection_changed",
+    "item.drafted",
+    "item.published",
+    "item.updated",
+    "item.withdrawn",
+    "order.created",
+    "order.paid",
+    "order.shipped",
+    "order.completed",
+    "order.closed",
+    "order.refund_opened",
+    "order.refund_closed",
+    "order.refunded",
+)
+
+
+def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
+    def cause(envelope: Envelope) -> Cause:
+        return Cause(
+            command_id=command_id_for(name, envelope),
+            causation_id=envelope.event_id,
+            correlation_id=envelope.correlation_id or envelope.event_id,
+        )
+
+    async def payment_succeeded(envelope: Envelope) -> None:
+        p = PaymentSucceeded.model_validate(envelope.payload)
+        command = RecordPayment(payment_id=p.payment_id, amount_fen=p.amount_fen, method=p.method)
+        try:
+            await listing.record_payment(p.order_id, command, cause(envelope))
+        except (PaymentMismatch, NotFound) as exc:
+            # Money arrived that this order cannot take: a person must look (and refund); retrying changes nothing.
+            raise PermanentFailure(f"{exc.code}: {exc.message} {exc.details}") from exc
+
+    async def payment_closed(envelope: Envelope) -> None:
+        p = PaymentClosed.model_validate(envelope.payload)
+        await listing.record_payment_closed(p.order_id, p.payment_id, p.reason, cause(envelope))
+
+    async def refund_requested(envelope: Envelope) -> None:
+        p = RefundRequested.model_validate(envelope.payload)
+        await listing.open_refund(p.order_id, p.refund_id, cause(envelope))
+
+    async def refund_closed(envelope: Envelope) -> None:
+        p = RefundClosed.model_validate(envelope.payload)
+        await listing.close_refund(p.order_id, p.refund_id, cause(envelope))
+
+    async def refund_completed(envelope: Envelope) -> None:
+        p = RefundCompleted.model_validate(envelope.payload)
+        await listing.complete_refund(p.order_id, p.refund_id, p.amount_fen, cause(envelope))
+
+    async def invited(envelope: Envelope) -> None:
+        p = WalletInvited.model_validate(envelope.payload)
+        await listing.set_collection(p.shop_id, "invited", cause(envelope))
+
+    async def activated(envelope: Envelope) -> None:
+        p = CollectionActivated.model_validate(envelope.payload)
+        await listing.set_collection(p.shop_id, "active", cause(envelope))
+
+    async def own(envelope: Envelope) -> None:
+        if envelope.producer != name:
+            return  # another deployment's listing (a second environment on one broker): not our streams
+        await listing.reproject(envelope.aggregate_id)
+        if envelope.type in ("order.closed", "order.paid", "order.refunded"):
+            await listing.settle_item(await listing.order(envelope.aggregate_id))
+
+    table: dict[str, Handler] = {
+        "payment.succeeded.v1": payment_succeeded,
+        "payment.closed.v1": payment_closed,
+        "refund.requested.v1": refund_requested,
+        "refund.closed.v1": refund_closed,
+        "refund.completed.v1": refund_completed,
+        "wallet.invited.v1": invited,
+        "wallet.collection_activated.v1": activated,
+    }
+    table |= {f"{event_type}.v1": own for event_type in OWN_EVENTS}
+    return {key: idempotent(db, name, handler) for key, handler in table.items()}

@@ -1,0 +1,131 @@
+"""The only module that queries listing's database: the projections (shops, items, orders) and their indexes.
+
+Projections are caches of the streams, written after each successful append and rebuildable from them; a
+projection write never goes backwards (it carries the stream's seq).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.listing.catalog import SORTS, CatalogQuery, Keyset, after, catalog_filter, sort_spec, terms
+from services.listing.domain import Item, Shop
+from services.listing.orders import Order
+from shared.mongo import Collection, Database, is_duplicate_key
+
+SELLER_ITEMS = Keyset(field="updated_at", descending=True)
+ORDER_LIST = Keyset(field="created_at", descending=True)
+
+
+class ListingStore:
+    def __init__(self, db: Database) -> None:
+        self.shops: Collection = db["shops"]
+        self.items: Collection = db["items"]
+        self.orders: Collection = db["orders"]
+
+    async def ensure_indexes(self) -> None:
+        await self.shops.create_index([("seller_id", 1)], name="seller")
+        await self.shops.create_index([("level", -1), ("_id", 1)], name="level")
+        # Catalog: one index per sort, and the common filters in front of the newest sort.
+        await self.items.create_index([("status", 1), ("published_at", -1), ("_id", -1)], name="newest")
+        await self.items.create_index([("status", 1), ("price_fen", 1), ("_id", 1)], name="price")
+        await self.items.create_index([("status", 1), ("category", 1), ("published_at", -1)], name="category")
+        await self.items.create_index([("status", 1), ("city", 1), ("published_at", -1)], name="city")
+        await self.items.create_index([("status", 1), ("condition", 1), ("published_at", -1)], name="condition")
+        await self.items.create_index([("terms", 1)], name="terms")
+        await self.items.create_index([("seller_id", 1), ("updated_at", -1), ("_id", -1)], name="seller")
+        await self.items.create_index([("status", 1), ("reserved_at", 1)], name="reservations")
+        await self.orders.create_index([("buyer_id", 1), ("created_at", -1), ("_id", -1)], name="buyer")
+        await self.orders.create_index([("seller_id", 1), ("created_at", -1), ("_id", -1)], name="seller")
+        await self.orders.create_index([("status", 1), ("expires_at", 1)], name="expiry")
+        await self.orders.create_index([("status", 1), ("auto_confirm_at", 1)], name="auto_confirm")
+
+    # -------------------------------------------------------------------------------------------- projections
+
+    async def _project(self, collection: Collection, doc_id: str, seq: int, doc: dict[str, Any]) -> None:
+        doc = {**doc, "_id": doc_id, "seq": seq}
+        for _ in range(3):
+            current = await collection.find_one({"_id": doc_id}, projection={"seq": 1})
+            if current is not None and int(current.get("seq", 0)) >= seq:
+                return
+            try:
+                await collection.replace_one({"_id": doc_id}, doc, upsert=True)
+                return
+            except Exception as exc:
+                if not is_duplicate_key(exc):  # two first writers upserting at once: look again
+                    raise
+
+    async def project_shop(self, shop: Shop, seq: int) -> None:
+        await self._project(self.shops, shop.shop_id, seq, shop.model_dump())
+
+    async def project_item(self, item: Item, seq: int) -> None:
+        doc = item.model_dump()
+        doc["terms"] = terms(item.title, item.description)
+        await self._project(self.items, item.item_id, seq, doc)
+
+    async def project_order(self, order: Order, seq: int) -> None:
+        await self._project(self.orders, order.order_id, seq, order.model_dump())
+
+    # ----------------------------------------------------------------------------------------------- queries
+
+    async def shops_by_id(self, shop_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Every shop of a page in one query (no per-item calls)."""
+        if not shop_ids:
+            return {}
+        return {doc["_id"]: doc async for doc in self.shops.find({"_id": {"$in": sorted(set(shop_ids))}})}
+
+    async def catalog(self, query: CatalogQuery) -> list[dict[str, Any]]:
+        """One page plus one row, to know whether there is a next page."""
+        cursor = (
+            self.items.find(catalog_filter(query), projection={"terms": 0})
+            .sort(sort_spec(SORTS[query.sort]))
+            .limit(query.limit + 1)
+        )
+        return [doc async for doc in cursor]
+
+    async def _page(
+        self, collection: Collection, base: dict[str, Any], keyset: Keyset, key: Any, row_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        clauses = [base] if row_id is None else [base, after(keyset, key, row_id)]
+        cursor = collection.find({"$and": clauses}).sort(sort_spec(keyset)).limit(limit + 1)
+        return [doc async for doc in cursor]
+
+    async def seller_items(
+        self, seller_id: str, status: str | None, key: Any, row_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        base: dict[str, Any] = {"seller_id": seller_id}
+        if status:
+            base["status"] = status
+        return await self._page(self.items, base, SELLER_ITEMS, key, row_id, limit)
+
+    async def orders_of(
+        self, role: str, user_id: str, status: str | None, key: Any, row_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        base: dict[str, Any] = {f"{role}_id": user_id}
+        if status:
+            base["status"] = status
+        return await self._page(self.orders, base, ORDER_LIST, key, row_id, limit)
+
+    async def order(self, order_id: str) -> dict[str, Any] | None:
+        return await self.orders.find_one({"_id": order_id})
+
+    # -------------------------------------------------------------------------------------------- timer scans
+
+    async def due_expiries(self, cutoff: datetime, limit: int) -> list[str]:
+        cursor = self.orders.find(
+            {"status": "pending_payment", "expires_at": {"$lte": cutoff}}, projection={"_id": 1}
+        ).limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def due_auto_confirms(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.orders.find({"status": "shipped", "auto_confirm_at": {"$lte": now}}, projection={"_id": 1}).limit(
+            limit
+        )
+        return [doc["_id"] async for doc in cursor]
+
+    async def stale_reservations(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
+        cursor = self.items.find(
+            {"status": "reserved", "reserved_at": {"$lte": cutoff}}, projection={"_id": 1, "order_id": 1}
+        ).limit(limit)
+        return [(doc["_id"], doc["order_id"]) async for doc in cursor if doc.get("order_id")]

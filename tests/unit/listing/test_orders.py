@@ -1,0 +1,269 @@
+"""Orders: every transition of the state machine, legal and illegal, with time passed in through the commands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.listing.orders import (
+    ORDER,
+    AutoConfirm,
+    CancelOrder,
+    CloseRefund,
+    CompleteRefund,
+    ConfirmReceipt,
+    CreateOrder,
+    ExpireOrder,
+    OpenRefund,
+    Order,
+    OrderCommand,
+    PaymentMismatch,
+    RecordPayment,
+    RecordPaymentClosed,
+    ShipOrder,
+)
+from shared.errors import InvalidState, NotFound
+from shared.events import PAYLOADS
+from tests.unit.listing.support import T0, apply, types
+
+DAY = 24 * 3600.0
+CREATE = CreateOrder(
+    order_id="ord_1",
+    item_id="itm_1",
+    item_title="Kindle",
+    item_price_fen=35_000,
+    shop_id="shp_1",
+    seller_id="usr_s",
+    buyer_id="usr_b",
+    channel="mp",
+    payment_method="wechat_pay",
+    expires_at=T0 + timedelta(minutes=15),
+)
+PAY = RecordPayment(payment_id="pay_1", amount_fen=35_000, method="wechat_pay")
+
+
+def ship_at(seconds: float) -> ShipOrder:
+    return ShipOrder(
+        seller_id="usr_s",
+        carrier="SF",
+        tracking_no="SF1234567890",
+        now=T0 + timedelta(seconds=seconds),
+        auto_confirm_after_s=10 * DAY,
+    )
+
+
+def run(*commands: OrderCommand, state: Order | None = None) -> Order:
+    state = state or Order()
+    for command in commands:
+        state, _ = apply(ORDER, state, command)
+    return state
+
+
+def pending() -> Order:
+    return run(CREATE)
+
+
+def paid() -> Order:
+    return run(CREATE, PAY)
+
+
+def shipped() -> Order:
+    return run(CREATE, PAY, ship_at(60))
+
+
+def assert_contract(events: list) -> None:  # type: ignore[type-arg]
+    for event in events:
+        PAYLOADS[(event.type, event.version)].model_validate(event.payload)
+
+
+def test_a_new_order_waits_for_payment_with_a_price_snapshot_and_deadline() -> None:
+    state, events = apply(ORDER, Order(), CREATE)
+    assert types(events) == ["order.created"]
+    assert_contract(events)
+    assert state.status == "pending_payment" and state.amount_fen == 35_000 and state.item_title == "Kindle"
+    assert state.expires_at == T0 + timedelta(minutes=15) and state.channel == "mp"
+    assert [(t.type, t.actor) for t in state.timeline] == [("order.created", "buyer")]
+
+
+def test_creating_again_changes_nothing() -> None:
+    _, events = apply(ORDER, pending(), CREATE)
+    assert events == []
+
+
+def test_commands_on_a_missing_order_are_not_found() -> None:
+    with pytest.raises(NotFound):
+        apply(ORDER, Order(), PAY)
+
+
+def test_payment_moves_the_order_to_paid_once() -> None:
+    state, events = apply(ORDER, pending(), PAY)
+    assert types(events) == ["order.paid"] and state.status == "paid" and state.payment_id == "pay_1"
+    assert_contract(events)
+    _, again = apply(ORDER, state, PAY)
+    assert again == []
+
+
+def test_a_payment_of_another_amount_is_refused() -> None:
+    with pytest.raises(PaymentMismatch):
+        apply(ORDER, pending(), RecordPayment(payment_id="pay_1", amount_fen=34_999, method="wechat_pay"))
+
+
+def test_a_second_payment_for_a_paid_order_is_refused() -> None:
+    with pytest.raises(PaymentMismatch):
+        apply(ORDER, paid(), RecordPayment(payment_id="pay_2", amount_fen=35_000, method="wechat_pay"))
+
+
+def test_a_payment_for_a_closed_order_is_refused() -> None:
+    closed = run(CancelOrder(buyer_id="usr_b"), state=pending())
+    with pytest.raises(PaymentMismatch):
+        apply(ORDER, closed, PAY)
+
+
+def test_the_buyer_cancels_an_unpaid_order() -> None:
+    state, events = apply(ORDER, pending(), CancelOrder(buyer_id="usr_b"))
+    assert types(events) == ["order.closed"] and events[0].payload["reason"] == "buyer_cancelled"
+    assert state.status == "closed" and state.timeline[-1].actor == "buyer"
+    _, again = apply(ORDER, state, CancelOrder(buyer_id="usr_b"))
+    assert again == []
+
+
+def test_only_the_buyer_cancels() -> None:
+    with pytest.raises(NotFound):
+        apply(ORDER, pending(), CancelOrder(buyer_id="usr_s"))
+
+
+def test_a_paid_order_cannot_be_cancelled() -> None:
+    with pytest.raises(InvalidState):
+        apply(ORDER, paid(), CancelOrder(buyer_id="usr_b"))
+
+
+def test_expiry_closes_an_unpaid_order_only_after_its_deadline() -> None:
+    _, early = apply(ORDER, pending(), ExpireOrder(now=T0 + timedelta(minutes=14, seconds=59)))
+    assert early == []
+    state, events = apply(ORDER, pending(), ExpireOrder(now=T0 + timedelta(minutes=15)))
+    assert events[0].payload["reason"] == "payment_expired" and state.status == "closed"
+    assert state.timeline[-1].actor == "system"
+
+
+def test_expiry_leaves_a_paid_order_alone() -> None:
+    _, events = apply(ORDER, paid(), ExpireOrder(now=T0 + timedelta(hours=1)))
+    assert events == []
+
+
+def test_a_closed_payment_closes_the_unpaid_order_but_not_a_paid_one() -> None:
+    state, events = apply(ORDER, pending(), RecordPaymentClosed(payment_id="pay_1", reason="declined"))
+    assert events[0].payload["reason"] == "payment_closed" and state.status == "closed"
+    _, none = apply(ORDER, paid(), RecordPaymentClosed(payment_id="pay_0", reason="provider_closed"))
+    assert none == []
+
+
+def test_the_seller_ships_a_paid_order_and_auto_confirm_is_set() -> None:
+    state, events = apply(ORDER, paid(), ship_at(60))
+    assert types(events) == ["order.shipped"]
+    assert_contract(events)
+    assert state.status == "shipped" and state.shipment is not None and state.shipment.tracking_no == "SF1234567890"
+    assert state.auto_confirm_at == T0 + timedelta(seconds=60 + 10 * DAY)
+
+
+def test_only_the_seller_ships_and_only_a_paid_order() -> None:
+    with pytest.raises(NotFound):
+        apply(ORDER, paid(), ship_at(60).model_copy(update={"seller_id": "usr_b"}))
+    with pytest.raises(InvalidState):
+        apply(ORDER, pending(), ship_at(60))
+    with pytest.raises(InvalidState):
+        apply(ORDER, shipped(), ship_at(120))
+
+
+def test_the_buyer_confirms_receipt_of_a_shipped_order() -> None:
+    state, events = apply(ORDER, shipped(), ConfirmReceipt(buyer_id="usr_b"))
+    assert events[0].payload["completed_by"] == "buyer" and state.status == "completed"
+    assert_contract(events)
+    _, again = apply(ORDER, state, ConfirmReceipt(buyer_id="usr_b"))
+    assert again == []
+
+
+def test_receipt_cannot_be_confirmed_before_shipping_or_by_another_user() -> None:
+    with pytest.raises(InvalidState):
+        apply(ORDER, paid(), ConfirmReceipt(buyer_id="usr_b"))
+    with pytest.raises(NotFound):
+        apply(ORDER, shipped(), ConfirmReceipt(buyer_id="usr_s"))
+
+
+def test_auto_confirm_fires_at_its_time_and_not_before() -> None:
+    due = T0 + timedelta(seconds=60 + 10 * DAY)
+    _, early = apply(ORDER, shipped(), AutoConfirm(now=due - timedelta(seconds=1)))
+    assert early == []
+    state, events = apply(ORDER, shipped(), AutoConfirm(now=due))
+    assert events[0].payload["completed_by"] == "auto" and state.status == "completed"
+    assert state.timeline[-1].actor == "system"
+
+
+def test_a_refund_case_pauses_auto_confirm_and_closing_it_resumes_with_the_time_left() -> None:
+    opened_at = T0 + timedelta(seconds=60 + 4 * DAY)
+    state, events = apply(ORDER, shipped(), OpenRefund(refund_id="rfd_1", now=opened_at))
+    assert types(events) == ["order.refund_opened"] and state.status == "refunding"
+    assert_contract(events)
+    assert state.auto_confirm_at is None and state.refund_paused_remaining_s == 6 * DAY
+    _, none = apply(ORDER, state, AutoConfirm(now=opened_at + timedelta(days=30)))
+    assert none == []
+    closed_at = opened_at + timedelta(days=3)
+    state, events = apply(ORDER, state, CloseRefund(refund_id="rfd_1", now=closed_at))
+    assert types(events) == ["order.refund_closed"] and state.status == "shipped"
+    assert_contract(events)
+    assert state.auto_confirm_at == closed_at + timedelta(days=6)
+
+
+def test_a_refund_case_on_a_paid_order_returns_it_to_paid() -> None:
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=paid())
+    state = run(CloseRefund(refund_id="rfd_1", now=T0), state=state)
+    assert state.status == "paid" and state.auto_confirm_at is None
+
+
+def test_refund_cases_open_only_on_paid_or_shipped_orders() -> None:
+    for state in (pending(), run(ConfirmReceipt(buyer_id="usr_b"), state=shipped())):
+        with pytest.raises(InvalidState):
+            apply(ORDER, state, OpenRefund(refund_id="rfd_1", now=T0))
+
+
+def test_receipt_cannot_be_confirmed_while_a_refund_case_is_open() -> None:
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
+    with pytest.raises(InvalidState):
+        apply(ORDER, state, ConfirmReceipt(buyer_id="usr_b"))
+
+
+def test_redelivered_refund_events_change_nothing() -> None:
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
+    _, events = apply(ORDER, state, OpenRefund(refund_id="rfd_1", now=T0))
+    assert events == []
+    _, events = apply(ORDER, state, CloseRefund(refund_id="rfd_other", now=T0))
+    assert events == []
+
+
+def test_a_completed_refund_makes_the_order_refunded() -> None:
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
+    state, events = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_000))
+    assert types(events) == ["order.refunded"] and state.status == "refunded" and state.refunded_fen == 35_000
+    assert_contract(events)
+    _, again = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_000))
+    assert again == []
+
+
+def test_a_refund_completes_only_for_the_open_case_and_within_the_order_amount() -> None:
+    with pytest.raises(InvalidState):
+        apply(ORDER, paid(), CompleteRefund(refund_id="rfd_1", amount_fen=100))
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=paid())
+    with pytest.raises(InvalidState):
+        apply(ORDER, state, CompleteRefund(refund_id="rfd_2", amount_fen=100))
+    with pytest.raises(PaymentMismatch):
+        apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_001))
+
+
+def test_the_timeline_lists_every_step_with_its_actor() -> None:
+    state = run(ConfirmReceipt(buyer_id="usr_b"), state=shipped())
+    assert [(t.type, t.actor) for t in state.timeline] == [
+        ("order.created", "buyer"),
+        ("order.paid", "buyer"),
+        ("order.shipped", "seller"),
+        ("order.completed", "buyer"),
+    ]
