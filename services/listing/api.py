@@ -24,7 +24,7 @@ UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class OpenShopBody(Strict):
@@ -37,12 +37,12 @@ class LevelBody(Strict):
 
 
 class NewItemBody(NewItemFields):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     seller_id: str = UserId
 
 
 class EditItemBody(ItemFields):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     seller_id: str = UserId
 
 
