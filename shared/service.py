@@ -6,12 +6,12 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from aiohttp import web
 
-from shared.bus import Bus
+from shared.bus import Bus, Consumer, Handler
 from shared.http.app import READINESS
 from shared.mongo import Database, make_client, ping
 from shared.settings import ServiceSettings, SettingsError
@@ -44,6 +44,44 @@ def bus_context(settings: ServiceSettings) -> Callable[[web.Application], AsyncI
         app[READINESS]["rabbitmq"] = bus.check
         yield
         await bus.close()
+
+    return ctx
+
+
+async def _consumer_not_started() -> None:
+    raise RuntimeError("event consumer not started yet")
+
+
+async def _consumer_started() -> None:
+    return None
+
+
+def consumer_context(
+    settings: ServiceSettings, handlers: Callable[[web.Application], Mapping[str, Handler]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The service's event consumer (`<service>.events`) as a background worker; /readyz waits until it consumes."""
+    name = settings.service_name
+
+    async def consume(app: web.Application, stop: asyncio.Event) -> None:
+        consumer = Consumer(
+            app[BUS],
+            name,
+            handlers(app),
+            prefetch=settings.consumer_prefetch,
+            max_attempts=settings.consumer_max_attempts,
+            retry_delays_s=settings.consumer_retry_delays_s,
+        )
+        await consumer.start()
+        app[READINESS]["consumer"] = _consumer_started
+        await stop.wait()
+        await consumer.stop()
+
+    worker = background("consumer", consume)
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[READINESS]["consumer"] = _consumer_not_started
+        async for _ in worker(app):
+            yield
 
     return ctx
 

@@ -13,28 +13,18 @@ from services.listing.commands import Listing
 from services.listing.consumers import handlers
 from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
-from shared.bus import Consumer
-from shared.http.app import READINESS, create_app, internal_auth_middleware
+from shared.http.app import create_app, internal_auth_middleware
 from shared.relay import Relay, SlotLease
-from shared.service import BUS, DB, background, bus_context, mongo_context
+from shared.service import BUS, DB, background, bus_context, consumer_context, mongo_context
 from shared.streams import StreamStore
 
 log = logging.getLogger("services.listing")
-
-
-async def _not_started() -> None:
-    raise RuntimeError("event consumer not started yet")
-
-
-async def _started() -> None:
-    return None
 
 
 def build_app(settings: ListingSettings) -> web.Application:
     app = create_app(
         settings.service_name, middlewares=[internal_auth_middleware(settings.internal_token.get_secret_value())]
     )
-    app[READINESS]["consumer"] = _not_started
     app.cleanup_ctx.append(mongo_context(settings))
     app.cleanup_ctx.append(bus_context(settings))
 
@@ -53,20 +43,6 @@ def build_app(settings: ListingSettings) -> web.Application:
             app[LISTING].streams, app[BUS], producer=settings.service_name, poll_s=settings.relay_poll_s, lease=lease
         ).run(stop)
 
-    async def consume(app: web.Application, stop: asyncio.Event) -> None:
-        consumer = Consumer(
-            app[BUS],
-            settings.service_name,
-            handlers(app[LISTING], app[DB], settings.service_name),
-            prefetch=settings.consumer_prefetch,
-            max_attempts=settings.consumer_max_attempts,
-            retry_delays_s=settings.consumer_retry_delays_s,
-        )
-        await consumer.start()
-        app[READINESS]["consumer"] = _started
-        await stop.wait()
-        await consumer.stop()
-
     async def timers(app: web.Application, stop: asyncio.Event) -> None:
         lease = SlotLease(app[DB], "timers", slot_s=max(5.0, settings.sweep_interval_s * 2))
         while not stop.is_set():
@@ -81,7 +57,9 @@ def build_app(settings: ListingSettings) -> web.Application:
 
     app.cleanup_ctx.append(stores)
     app.cleanup_ctx.append(background("relay", relay))
-    app.cleanup_ctx.append(background("consumer", consume))
+    app.cleanup_ctx.append(
+        consumer_context(settings, lambda app: handlers(app[LISTING], app[DB], settings.service_name))
+    )
     app.cleanup_ctx.append(background("timers", timers))
     add_routes(app)
     return app

@@ -6,19 +6,15 @@ two writes left behind, and they make every event listing emits routable even wh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from services.listing.commands import Cause, Listing
 from services.listing.orders import PaymentMismatch, RecordPayment
-from shared.bus import PermanentFailure, command_id_for, idempotent
+from shared.bus import Handler, PermanentFailure, command_id_for, idempotent
 from shared.errors import NotFound
 from shared.events import Envelope
 from shared.events.payment import PaymentClosed, PaymentSucceeded
 from shared.events.refund import RefundClosed, RefundCompleted, RefundRequested
 from shared.events.wallet import CollectionActivated, WalletInvited
 from shared.mongo import Database
-
-Handler = Callable[[Envelope], Awaitable[None]]
 
 OWN_EVENTS = (
     "shop.opened",

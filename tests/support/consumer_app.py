@@ -6,37 +6,34 @@ Run as `python -m tests.support.consumer_app` with the ServiceSettings environme
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from shared.bus import Consumer, command_id_for, idempotent
+from shared.bus import Handler, command_id_for, idempotent
 from shared.events import Envelope
-from shared.http.app import READINESS, create_app
-from shared.service import BUS, DB, background, bus_context, mongo_context, serve
+from shared.http.app import create_app
+from shared.service import DB, bus_context, consumer_context, mongo_context, serve
 from shared.settings import ServiceSettings
 from shared.streams import StreamStore, execute
 from shared.telemetry import setup_telemetry
 from tests.support.counter import TALLY
 
 
-async def _ready() -> None:
-    return None
-
-
-async def _not_yet() -> None:
-    raise RuntimeError("consumer not started yet")
-
-
 def build_app(settings: ServiceSettings) -> web.Application:
     app = create_app(settings.service_name)
-    app[READINESS]["consumer"] = _not_yet
     app.cleanup_ctx.append(mongo_context(settings))
     app.cleanup_ctx.append(bus_context(settings))
     name = settings.service_name
 
-    async def consume(app: web.Application, stop: asyncio.Event) -> None:
+    async def indexes(app: web.Application) -> AsyncIterator[None]:
+        await StreamStore(app[DB]).ensure_indexes()
+        yield
+
+    app.cleanup_ctx.append(indexes)
+
+    def table(app: web.Application) -> dict[str, Handler]:
         store = StreamStore(app[DB])
-        await store.ensure_indexes()
 
         async def on_incremented(envelope: Envelope) -> None:
             await execute(
@@ -51,23 +48,12 @@ def build_app(settings: ServiceSettings) -> web.Application:
         async def on_poisoned(envelope: Envelope) -> None:
             raise RuntimeError(f"poisoned on purpose: {envelope.aggregate_id}")
 
-        consumer = Consumer(
-            app[BUS],
-            name,
-            {
-                "counter.incremented.v1": idempotent(app[DB], name, on_incremented),
-                "counter.poisoned.v1": on_poisoned,
-            },
-            prefetch=settings.consumer_prefetch,
-            max_attempts=settings.consumer_max_attempts,
-            retry_delays_s=settings.consumer_retry_delays_s,
-        )
-        await consumer.start()
-        app[READINESS]["consumer"] = _ready
-        await stop.wait()
-        await consumer.stop()
+        return {
+            "counter.incremented.v1": idempotent(app[DB], name, on_incremented),
+            "counter.poisoned.v1": on_poisoned,
+        }
 
-    app.cleanup_ctx.append(background("consumer", consume))
+    app.cleanup_ctx.append(consumer_context(settings, table))
     return app
 
 
