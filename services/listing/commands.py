@@ -54,8 +54,9 @@ from services.listing.orders import (
 )
 from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
+from shared.channels import check_payment_method, check_seller_accepts, policy
 from shared.clock import Clock, SystemClock
-from shared.errors import AppError, NotFound
+from shared.errors import NotFound
 from shared.events._base import Channel, PaymentMethod
 from shared.ids import new_id
 from shared.streams import Aggregate, Outcome, StreamStore, execute, load
@@ -64,10 +65,6 @@ log = logging.getLogger("services.listing")
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C")
-
-
-class SellerNotAcceptingWechatPay(AppError):
-    status, code = 422, "seller_not_accepting_wechat_pay"
 
 
 class Cause(BaseModel):
@@ -176,10 +173,10 @@ class Listing:
     ) -> Order:
         """Reserve the item (one winner among concurrent buyers), then open the order for it."""
         item = await self.item(item_id)
-        if channel == "mp":
+        check_payment_method(channel, method)
+        if policy(channel).requires_seller_wechat_collection:
             shop, _ = await load(self.streams, SHOP, item.shop_id)
-            if shop.wechat_collection != "active":
-                raise SellerNotAcceptingWechatPay("this seller does not accept WeChat Pay yet")
+            check_seller_accepts(channel, shop.wechat_collection == "active")
         order_id = new_id("ord")
         reserved = await self._item(
             item_id,
