@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.listing.catalog import SORTS, CatalogQuery, decode_cursor, next_cursor
+from services.listing.catalog import SORTS, CatalogQuery
 from services.listing.commands import Listing
 from services.listing.domain import Item, ItemFields, ItemStatus, NewItemFields, Shop
 from services.listing.orders import Order, OrderStatus
@@ -16,6 +16,7 @@ from services.listing.store import ORDER_LIST, SELLER_ITEMS, ListingStore
 from shared.errors import NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
+from shared.pagination import decode_cursor, next_cursor
 
 LISTING = web.AppKey("listing", Listing)
 STORE = web.AppKey("listing_store", ListingStore)

@@ -2,23 +2,18 @@
 
 FerretDB 1.24 has no text index, so each item carries `terms`: lower-cased Latin words and their prefixes, and CJK
 characters with their bigrams. A query matches when the item holds all of the query's terms (`$all`).
-Pages are keyset pages: the cursor holds the last row's sort key and id, so rows added or removed between requests
-never shift the rows after it.
+Pages are keyset pages (shared/pagination.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from services.listing.domain import Condition
-from shared.errors import ValidationFailed
+from shared.pagination import Keyset, after, decode_cursor
 
 Sort = Literal["newest", "price_asc", "price_desc"]
 _RUNS = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -56,60 +51,11 @@ def query_terms(q: str) -> list[str]:
     return out
 
 
-class Keyset(BaseModel):
-    """A sort order over one field, ties broken by `_id` in the same direction."""
-
-    field: str
-    descending: bool
-
-
 SORTS: dict[str, Keyset] = {
     "newest": Keyset(field="published_at", descending=True),
     "price_asc": Keyset(field="price_fen", descending=False),
     "price_desc": Keyset(field="price_fen", descending=True),
 }
-
-
-def encode_cursor(sort: str, key: Any, row_id: str) -> str:
-    if isinstance(key, datetime):
-        key = {"ms": int(key.timestamp() * 1000)}
-    raw = json.dumps({"s": sort, "k": key, "i": row_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
-    """The (key, id) a cursor continues after; 422 for a cursor that is malformed or from another sort."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if data["s"] != sort or not isinstance(data["i"], str):
-            raise ValueError("cursor belongs to another sort")
-        key = data["k"]
-        if isinstance(key, dict):
-            key = datetime.fromtimestamp(int(key["ms"]) / 1000, tz=UTC)
-        elif not isinstance(key, int | str):
-            raise ValueError("bad key")
-        return key, data["i"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("invalid cursor", details={"query.cursor": "not a cursor of this list"}) from None
-
-
-def after(keyset: Keyset, key: Any, row_id: str) -> dict[str, Any]:
-    """The filter for rows strictly after (key, row_id) in the keyset's order."""
-    op = "$lt" if keyset.descending else "$gt"
-    return {"$or": [{keyset.field: {op: key}}, {keyset.field: key, "_id": {op: row_id}}]}
-
-
-def sort_spec(keyset: Keyset) -> list[tuple[str, int]]:
-    direction = -1 if keyset.descending else 1
-    return [(keyset.field, direction), ("_id", direction)]
-
-
-def next_cursor(sort: str, keyset: Keyset, rows: list[dict[str, Any]], limit: int) -> str | None:
-    """A cursor after the last row, when the page is full (`rows` holds one row more than `limit` if more exist)."""
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    return encode_cursor(sort, last[keyset.field], last["_id"])
 
 
 class CatalogQuery(BaseModel):

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.listing.catalog import SORTS, CatalogQuery, Keyset, after, catalog_filter, sort_spec, terms
+from services.listing.catalog import SORTS, CatalogQuery, catalog_filter, terms
 from services.listing.domain import Item, Shop
 from services.listing.orders import Order
-from shared.mongo import Collection, Database, is_duplicate_key
+from shared.mongo import Collection, Database
+from shared.pagination import Keyset, after, sort_spec
+from shared.projections import project
 
 SELLER_ITEMS = Keyset(field="updated_at", descending=True)
 ORDER_LIST = Keyset(field="created_at", descending=True)
@@ -43,29 +45,16 @@ class ListingStore:
 
     # -------------------------------------------------------------------------------------------- projections
 
-    async def _project(self, collection: Collection, doc_id: str, seq: int, doc: dict[str, Any]) -> None:
-        doc = {**doc, "_id": doc_id, "seq": seq}
-        for _ in range(3):
-            current = await collection.find_one({"_id": doc_id}, projection={"seq": 1})
-            if current is not None and int(current.get("seq", 0)) >= seq:
-                return
-            try:
-                await collection.replace_one({"_id": doc_id}, doc, upsert=True)
-                return
-            except Exception as exc:
-                if not is_duplicate_key(exc):  # two first writers upserting at once: look again
-                    raise
-
     async def project_shop(self, shop: Shop, seq: int) -> None:
-        await self._project(self.shops, shop.shop_id, seq, shop.model_dump())
+        await project(self.shops, shop.shop_id, seq, shop.model_dump())
 
     async def project_item(self, item: Item, seq: int) -> None:
         doc = item.model_dump()
         doc["terms"] = terms(item.title, item.description)
-        await self._project(self.items, item.item_id, seq, doc)
+        await project(self.items, item.item_id, seq, doc)
 
     async def project_order(self, order: Order, seq: int) -> None:
-        await self._project(self.orders, order.order_id, seq, order.model_dump())
+        await project(self.orders, order.order_id, seq, order.model_dump())
 
     # ----------------------------------------------------------------------------------------------- queries
 

@@ -7,17 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from services.listing.catalog import (
-    SORTS,
-    CatalogQuery,
-    catalog_filter,
-    decode_cursor,
-    encode_cursor,
-    next_cursor,
-    query_terms,
-    terms,
-)
+from services.listing.catalog import SORTS, CatalogQuery, catalog_filter, query_terms, terms
 from shared.errors import ValidationFailed
+from shared.pagination import decode_cursor, encode_cursor, next_cursor
 
 
 def matches(q: str, *texts: str) -> bool:

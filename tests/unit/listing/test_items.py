@@ -25,7 +25,7 @@ from services.listing.domain import (
 )
 from shared.errors import InvalidState, NotFound
 from shared.events import PAYLOADS
-from tests.unit.listing.support import T0, apply, types
+from tests.support.aggregates import T0, apply, types
 
 FIELDS = NewItemFields(
     title="九成新 Kindle Paperwhite",

@@ -25,7 +25,7 @@ from services.listing.orders import (
 )
 from shared.errors import InvalidState, NotFound
 from shared.events import PAYLOADS
-from tests.unit.listing.support import T0, apply, types
+from tests.support.aggregates import T0, apply, types
 
 DAY = 24 * 3600.0
 CREATE = CreateOrder(

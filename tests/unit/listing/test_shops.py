@@ -7,7 +7,7 @@ import pytest
 from services.listing.domain import SHOP, ChangeLevel, OpenShop, SetCollection, Shop, ShopExists, shop_id_for
 from shared.errors import NotFound
 from shared.events import PAYLOADS
-from tests.unit.listing.support import apply, types
+from tests.support.aggregates import apply, types
 
 
 def opened() -> Shop:

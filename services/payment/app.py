@@ -1,0 +1,75 @@
+"""Payment's application: internal API, provider notifications, the relay, its event consumer and the reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from services.payment.api import add_routes
+from services.payment.commands import Payments
+from services.payment.consumers import handlers
+from services.payment.notify import PAYMENTS, alipay_notify, wechat_notify
+from services.payment.providers import Alipay, WechatPay
+from services.payment.settings import PaymentSettings
+from services.payment.store import PaymentStore
+from shared.http.app import create_app, internal_auth_middleware
+from shared.relay import Relay, SlotLease
+from shared.service import BUS, DB, background, bus_context, consumer_context, mongo_context
+from shared.streams import StreamStore
+
+log = logging.getLogger("services.payment")
+
+
+def build_app(settings: PaymentSettings) -> web.Application:
+    app = create_app(
+        settings.service_name,
+        middlewares=[
+            internal_auth_middleware(settings.internal_token.get_secret_value(), public_prefixes=("/notify/",))
+        ],
+    )
+    app.cleanup_ctx.append(mongo_context(settings))
+    app.cleanup_ctx.append(bus_context(settings))
+
+    async def clients(app: web.Application) -> AsyncIterator[None]:
+        # One pooled session for every provider call of this process.
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+        streams = StreamStore(app[DB])
+        store = PaymentStore(app[DB], settings.reconcile_after_s)
+        await streams.ensure_indexes()
+        await store.ensure_indexes()
+        app[PAYMENTS] = Payments(streams, store, WechatPay(http, settings), Alipay(http, settings), settings)
+        yield
+        await http.close()
+
+    async def relay(app: web.Application, stop: asyncio.Event) -> None:
+        lease = SlotLease(app[DB], "relay", slot_s=5)
+        await Relay(
+            app[PAYMENTS].streams, app[BUS], producer=settings.service_name, poll_s=settings.relay_poll_s, lease=lease
+        ).run(stop)
+
+    async def reconciler(app: web.Application, stop: asyncio.Event) -> None:
+        lease = SlotLease(app[DB], "reconciler", slot_s=max(5.0, settings.reconcile_interval_s * 2))
+        while not stop.is_set():
+            if await lease.holds():
+                done = await app[PAYMENTS].reconcile()
+                if any(done.values()):
+                    log.info("reconciler: %s", done)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.reconcile_interval_s)
+            except TimeoutError:
+                pass
+
+    app.cleanup_ctx.append(clients)
+    app.cleanup_ctx.append(background("relay", relay))
+    app.cleanup_ctx.append(
+        consumer_context(settings, lambda app: handlers(app[PAYMENTS], app[DB], settings.service_name))
+    )
+    app.cleanup_ctx.append(background("reconciler", reconciler))
+    app.router.add_post("/notify/wechatpay", wechat_notify)
+    app.router.add_post("/notify/alipay", alipay_notify)
+    add_routes(app)
+    return app

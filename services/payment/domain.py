@@ -1,0 +1,506 @@
+"""Payments, provider refunds and password-free agreements: pure state machines (decide, evolve).
+
+A payment: processing (out_trade_no minted, provider not yet answered) → requires_action (the buyer must act:
+wx.requestPayment or the Alipay app) → succeeded | failed | closed. The provider's word that money moved wins over a
+local close: a success reported after a close is still recorded (and the order service decides what to do with it).
+Refunds live inside their payment, so "never refund more than was paid" is decided on one stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.errors import AppError, Conflict, InvalidState, NotFound
+from shared.events._base import Channel, PaymentMethod
+from shared.streams import Aggregate, NewEvent, RecordedEvent
+
+PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
+RefundStatus = Literal["requested", "processing", "abnormal", "succeeded", "failed"]
+Provider = Literal["alipay", "wechatpay"]
+OPEN: tuple[PaymentStatus, ...] = ("processing", "requires_action")
+PROVIDERS: dict[str, Provider] = {"alipay": "alipay", "alipay_password_free": "alipay", "wechat_pay": "wechatpay"}
+
+
+class AmountMismatch(AppError):
+    status, code = 422, "amount_mismatch"
+
+
+class AgreementNotActive(AppError):
+    status, code = 422, "agreement_not_active"
+
+
+class LimitExceeded(AppError):
+    status, code = 422, "limit_exceeded"
+
+
+def payment_id_for(order_id: str) -> str:
+    """One payment per order attempt: its id derives from the order, so two creates race on one stream."""
+    digest = hashlib.sha256(f"payment:{order_id}".encode()).digest()[:16]
+    return "pay_" + base64.b32encode(digest).decode().rstrip("=")[:26]
+
+
+# ------------------------------------------------------------------------------------------------------- payments
+
+
+class Refund(BaseModel):
+    refund_id: str
+    amount_fen: int
+    out_refund_no: str
+    status: RefundStatus = "requested"
+    provider_refund_id: str | None = None
+    reason: str | None = None
+    requested_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Payment(BaseModel):
+    payment_id: str = ""
+    order_id: str = ""
+    buyer_id: str = ""
+    seller_id: str = ""
+    channel: Channel = "app"
+    method: PaymentMethod = "alipay"
+    provider: Provider = "alipay"
+    amount_fen: int = 0
+    description: str = ""
+    out_trade_no: str = ""
+    expires_at: datetime | None = None
+    openid: str | None = None
+    alipay_user_id: str | None = None
+    agreement_id: str | None = None
+    agreement_no: str | None = None
+    status: PaymentStatus = "processing"
+    prepay_id: str | None = None
+    request_payment: dict[str, str] | None = None
+    order_string: str | None = None
+    provider_trade_no: str | None = None
+    paid_at: datetime | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    closed_reason: str | None = None
+    refunds: dict[str, Refund] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.payment_id)
+
+    @property
+    def refunded_fen(self) -> int:
+        return sum(r.amount_fen for r in self.refunds.values() if r.status == "succeeded")
+
+    @property
+    def committed_refund_fen(self) -> int:
+        """Refunded or on its way: what a new refund must leave room for."""
+        return sum(r.amount_fen for r in self.refunds.values() if r.status != "failed")
+
+    @property
+    def open_refunds(self) -> list[Refund]:
+        return [r for r in self.refunds.values() if r.status in ("requested", "processing", "abnormal")]
+
+
+class CreatePayment(BaseModel):
+    payment_id: str
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    channel: Channel
+    method: PaymentMethod
+    amount_fen: int = Field(gt=0)
+    description: str
+    expires_at: datetime
+    openid: str | None = None
+    alipay_user_id: str | None = None
+    agreement_id: str | None = None
+    agreement_no: str | None = None
+
+
+class RecordPrepay(BaseModel):
+    prepay_id: str
+    request_payment: dict[str, str]
+
+
+class RecordOrderString(BaseModel):
+    order_string: str
+
+
+class RecordSuccess(BaseModel):
+    provider_trade_no: str
+    amount_fen: int
+    paid_at: datetime
+    source: Literal["notification", "query", "charge"]
+
+
+class RecordFailure(BaseModel):
+    code: str
+    message: str
+
+
+class ClosePayment(BaseModel):
+    reason: str
+
+
+class RequestRefund(BaseModel):
+    refund_id: str
+    amount_fen: int = Field(gt=0)
+
+
+class RecordRefundAccepted(BaseModel):
+    refund_id: str
+    provider_refund_id: str | None = None
+
+
+class RecordRefundAbnormal(BaseModel):
+    refund_id: str
+    provider_refund_id: str | None = None
+
+
+class RecordRefundSucceeded(BaseModel):
+    refund_id: str
+    provider_refund_id: str | None = None
+    refunded_at: datetime
+
+
+class RecordRefundFailed(BaseModel):
+    refund_id: str
+    reason: str
+
+
+PaymentCommand = (
+    CreatePayment
+    | RecordPrepay
+    | RecordOrderString
+    | RecordSuccess
+    | RecordFailure
+    | ClosePayment
+    | RequestRefund
+    | RecordRefundAccepted
+    | RecordRefundAbnormal
+    | RecordRefundSucceeded
+    | RecordRefundFailed
+)
+_CREATE_FIELDS = ("order_id", "buyer_id", "seller_id", "channel", "method", "amount_fen")
+
+
+def _ids(state: Payment) -> dict[str, Any]:
+    return {"payment_id": state.payment_id, "order_id": state.order_id}
+
+
+def _refund(state: Payment, refund_id: str) -> Refund:
+    refund = state.refunds.get(refund_id)
+    if refund is None:
+        raise NotFound("no such refund on this payment", details={"refund_id": refund_id})
+    return refund
+
+
+def _decide_create(state: Payment, c: CreatePayment) -> list[NewEvent]:
+    if state.exists:
+        mine = {k: getattr(state, k) for k in _CREATE_FIELDS}
+        asked = {k: getattr(c, k) for k in _CREATE_FIELDS}
+        if mine != asked:
+            raise Conflict(
+                "this order already has a payment with other terms",
+                code="payment_exists",
+                details={"payment_id": state.payment_id},
+            )
+        return []
+    return [
+        NewEvent(
+            "payment.created",
+            {
+                **c.model_dump(mode="json"),
+                "provider": PROVIDERS[c.method],
+                # The provider's number is the payment id itself: minted here, before any provider call, and reused.
+                "out_trade_no": c.payment_id,
+            },
+        )
+    ]
+
+
+def _decide_refund(state: Payment, command: PaymentCommand) -> list[NewEvent]:
+    if isinstance(command, RequestRefund):
+        if command.refund_id in state.refunds:
+            return []
+        if state.status != "succeeded":
+            raise InvalidState(f"a payment that is {state.status} cannot be refunded", details={"status": state.status})
+        if state.committed_refund_fen + command.amount_fen > state.amount_fen:
+            return [
+                NewEvent(
+                    "payment.refund_failed",
+                    {
+                        **_ids(state),
+                        "refund_id": command.refund_id,
+                        "amount_fen": command.amount_fen,
+                        "reason": "exceeds_amount_paid",
+                        "out_refund_no": command.refund_id,
+                    },
+                )
+            ]
+        return [
+            NewEvent(
+                "payment.refund_requested",
+                {
+                    **_ids(state),
+                    "refund_id": command.refund_id,
+                    "amount_fen": command.amount_fen,
+                    "out_refund_no": command.refund_id,
+                },
+            )
+        ]
+    assert isinstance(command, RecordRefundAccepted | RecordRefundAbnormal | RecordRefundSucceeded | RecordRefundFailed)
+    refund = _refund(state, command.refund_id)
+    if refund.status in ("succeeded", "failed"):
+        return []  # terminal: a late or repeated provider answer changes nothing
+    base = {**_ids(state), "refund_id": refund.refund_id, "amount_fen": refund.amount_fen}
+    if isinstance(command, RecordRefundAccepted):
+        if refund.status != "requested":
+            return []
+        return [NewEvent("payment.refund_processing", {**base, "provider_refund_id": command.provider_refund_id})]
+    if isinstance(command, RecordRefundAbnormal):
+        if refund.status == "abnormal":
+            return []
+        return [NewEvent("payment.refund_abnormal", {**base, "provider_refund_id": command.provider_refund_id})]
+    if isinstance(command, RecordRefundSucceeded):
+        return [
+            NewEvent(
+                "payment.refunded",
+                {
+                    **base,
+                    "provider": state.provider,
+                    "out_refund_no": refund.out_refund_no,
+                    "provider_refund_id": command.provider_refund_id or refund.provider_refund_id,
+                    "refunded_at": command.refunded_at.isoformat(),
+                },
+            )
+        ]
+    return [NewEvent("payment.refund_failed", {**base, "reason": command.reason})]
+
+
+def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
+    if isinstance(command, CreatePayment):
+        return _decide_create(state, command)
+    if not state.exists:
+        raise NotFound("no such payment")
+    if isinstance(command, RecordPrepay | RecordOrderString):
+        if state.status != "processing" or state.prepay_id or state.order_string:
+            return []
+        return [NewEvent("payment.action_required", {**_ids(state), **command.model_dump()})]
+    if isinstance(command, RecordSuccess):
+        if command.amount_fen != state.amount_fen:
+            raise AmountMismatch(
+                "the provider reports another amount",
+                details={"expected_fen": state.amount_fen, "reported_fen": command.amount_fen},
+            )
+        if state.status == "succeeded":
+            return []
+        return [
+            NewEvent(
+                "payment.succeeded",
+                {
+                    **_ids(state),
+                    "buyer_id": state.buyer_id,
+                    "seller_id": state.seller_id,
+                    "channel": state.channel,
+                    "method": state.method,
+                    "provider": state.provider,
+                    "amount_fen": state.amount_fen,
+                    "out_trade_no": state.out_trade_no,
+                    "provider_trade_no": command.provider_trade_no,
+                    "paid_at": command.paid_at.isoformat(),
+                    "source": command.source,
+                },
+            )
+        ]
+    if isinstance(command, RecordFailure):
+        if state.status not in OPEN:
+            return []
+        return [
+            NewEvent("payment.failed", {**_ids(state), "code": command.code, "message": command.message}),
+            NewEvent("payment.closed", {**_ids(state), "reason": f"declined:{command.code}"}),
+        ]
+    if isinstance(command, ClosePayment):
+        if state.status not in OPEN:
+            return []
+        return [NewEvent("payment.closed", {**_ids(state), "reason": command.reason})]
+    return _decide_refund(state, command)
+
+
+def _with_refund(state: Payment, refund: Refund) -> dict[str, Any]:
+    return {"refunds": {**state.refunds, refund.refund_id: refund}}
+
+
+_REFUND_STATUS: dict[str, RefundStatus] = {
+    "payment.refund_processing": "processing",
+    "payment.refund_abnormal": "abnormal",
+    "payment.refunded": "succeeded",
+}
+
+
+def evolve_payment(state: Payment, event: RecordedEvent) -> Payment:
+    p = event.payload
+    at = event.occurred_at
+    if event.type == "payment.created":
+        fields = {k: v for k, v in p.items() if k in Payment.model_fields}
+        return Payment.model_validate({**fields, "status": "processing", "created_at": at, "updated_at": at})
+    update: dict[str, Any] = {"updated_at": at}
+    if event.type == "payment.action_required":
+        update |= {
+            "status": "requires_action",
+            "prepay_id": p.get("prepay_id"),
+            "request_payment": p.get("request_payment"),
+            "order_string": p.get("order_string"),
+        }
+    elif event.type == "payment.succeeded":
+        update |= {
+            "status": "succeeded",
+            "provider_trade_no": p["provider_trade_no"],
+            "paid_at": datetime.fromisoformat(p["paid_at"]),
+            "closed_reason": None,
+        }
+    elif event.type == "payment.failed":
+        update |= {"status": "failed", "failure_code": p["code"], "failure_message": p["message"]}
+    elif event.type == "payment.closed":
+        update |= {"closed_reason": p["reason"]}
+        if state.status != "failed":
+            update["status"] = "closed"
+    elif event.type == "payment.refund_requested":
+        refund = Refund(
+            refund_id=p["refund_id"],
+            amount_fen=p["amount_fen"],
+            out_refund_no=p["out_refund_no"],
+            requested_at=at,
+            updated_at=at,
+        )
+        update |= _with_refund(state, refund)
+    elif event.type == "payment.refund_failed":
+        existing = state.refunds.get(p["refund_id"])
+        refund = existing or Refund(
+            refund_id=p["refund_id"],
+            amount_fen=p["amount_fen"],
+            out_refund_no=p.get("out_refund_no", p["refund_id"]),
+            requested_at=at,
+        )
+        update |= _with_refund(
+            state, refund.model_copy(update={"status": "failed", "reason": p["reason"], "updated_at": at})
+        )
+    elif event.type in _REFUND_STATUS:
+        refund = state.refunds[p["refund_id"]]
+        changed = {"status": _REFUND_STATUS[event.type], "updated_at": at}
+        if p.get("provider_refund_id"):
+            changed["provider_refund_id"] = p["provider_refund_id"]
+        update |= _with_refund(state, refund.model_copy(update=changed))
+    return state.model_copy(update=update)
+
+
+PAYMENT: Aggregate[Payment, PaymentCommand] = Aggregate(
+    "payment", Payment, evolve_payment, decide_payment, state_model=Payment, snapshot_every=20
+)
+
+
+# ----------------------------------------------------------------------------------------------------- agreements
+
+AgreementStatus = Literal["pending", "active", "unsigned"]
+
+
+class Agreement(BaseModel):
+    agreement_id: str = ""
+    buyer_id: str = ""
+    alipay_user_id: str = ""
+    status: AgreementStatus = "pending"
+    sign_url: str = ""
+    agreement_no: str | None = None
+    single_limit_fen: int | None = None
+    daily_limit_fen: int | None = None
+    signed_at: datetime | None = None
+    unsigned_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.agreement_id)
+
+
+class RequestAgreement(BaseModel):
+    agreement_id: str
+    buyer_id: str
+    alipay_user_id: str
+    sign_url: str
+
+
+class RecordSigned(BaseModel):
+    agreement_no: str
+    alipay_user_id: str
+    single_limit_fen: int
+    daily_limit_fen: int
+
+
+class RecordUnsigned(BaseModel):
+    pass
+
+
+AgreementCommand = RequestAgreement | RecordSigned | RecordUnsigned
+
+
+def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEvent]:
+    if isinstance(command, RequestAgreement):
+        if state.exists:
+            return []
+        return [NewEvent("agreement.requested", command.model_dump())]
+    if not state.exists:
+        raise NotFound("no such agreement")
+    ids = {"agreement_id": state.agreement_id, "buyer_id": state.buyer_id}
+    if isinstance(command, RecordSigned):
+        if state.status != "pending":
+            return []  # a repeated sign notification, or one arriving after the buyer unsigned
+        if command.alipay_user_id != state.alipay_user_id:
+            raise Conflict("the agreement was signed by another Alipay user", code="agreement_user_mismatch")
+        return [NewEvent("agreement.signed", {**ids, **command.model_dump()})]
+    if state.status == "unsigned":
+        return []
+    return [NewEvent("agreement.unsigned", {**ids, "agreement_no": state.agreement_no or ""})]
+
+
+def evolve_agreement(state: Agreement, event: RecordedEvent) -> Agreement:
+    p = event.payload
+    if event.type == "agreement.requested":
+        return Agreement.model_validate({**p, "status": "pending", "created_at": event.occurred_at})
+    if event.type == "agreement.signed":
+        return state.model_copy(
+            update={
+                "status": "active",
+                "agreement_no": p["agreement_no"],
+                "single_limit_fen": p["single_limit_fen"],
+                "daily_limit_fen": p["daily_limit_fen"],
+                "signed_at": event.occurred_at,
+            }
+        )
+    if event.type == "agreement.unsigned":
+        return state.model_copy(update={"status": "unsigned", "unsigned_at": event.occurred_at})
+    return state
+
+
+AGREEMENT: Aggregate[Agreement, AgreementCommand] = Aggregate(
+    "agreement", Agreement, evolve_agreement, decide_agreement, state_model=Agreement
+)
+
+
+def check_agreement(agreement: Agreement, buyer_id: str, amount_fen: int) -> str:
+    """The agreement_no to charge, if this buyer's agreement is active and the amount within its single limit."""
+    usable = agreement.exists and agreement.buyer_id == buyer_id and agreement.status == "active"
+    if not usable or not agreement.agreement_no:
+        raise AgreementNotActive(
+            "the password-free agreement is not active",
+            details={"status": agreement.status if agreement.exists else "missing"},
+        )
+    if agreement.single_limit_fen is not None and amount_fen > agreement.single_limit_fen:
+        raise LimitExceeded(
+            "the amount is over the agreement's single-payment limit",
+            details={"single_limit_fen": agreement.single_limit_fen, "amount_fen": amount_fen},
+        )
+    return agreement.agreement_no

@@ -1,0 +1,287 @@
+"""Merchant-side clients of WeChat Pay v3 and Alipay OpenAPI: signed requests, verified responses, one HTTP pool.
+
+ProviderUnavailable means "we do not know what happened" (5xx, time-out, connection error, an answer that does not
+verify): the caller retries with the same provider numbers. ProviderRejected is the provider's definite "no".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from services.payment.domain import Payment, Refund
+from services.payment.settings import PaymentSettings
+from shared.money import fen_to_yuan
+from shared.protocols import alipay as ap
+from shared.protocols import wechatpay as wp
+
+log = logging.getLogger("services.payment.providers")
+BEIJING = timezone(timedelta(hours=8))  # providers' wall clock
+
+
+class ProviderUnavailable(Exception):
+    """No definite answer: retry with the same numbers."""
+
+
+class ProviderRejected(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(BEIJING).isoformat(timespec="seconds")
+
+
+class WechatPay:
+    def __init__(self, http: aiohttp.ClientSession, settings: PaymentSettings) -> None:
+        self.http = http
+        self.base = settings.wechat_api_base.rstrip("/")
+        self.appid = settings.wechat_appid
+        self.mchid = settings.wechat_mchid
+        self.apiv3_key = settings.wechat_apiv3_key.get_secret_value()
+        self.private_key = wp.load_private_key(settings.wechat_merchant_private_key_file.read_bytes())
+        self.serial_no = wp.certificate_serial_no(wp.load_certificate(settings.wechat_merchant_cert_file.read_bytes()))
+        platform = wp.load_certificate(settings.wechat_platform_cert_file.read_bytes())
+        public = platform.public_key()
+        assert isinstance(public, rsa.RSAPublicKey)
+        # Trusted under the certificate's serial and under its public-key id (WeChat's public-key mode).
+        self.platform_keys: dict[str, rsa.RSAPublicKey] = {
+            wp.certificate_serial_no(platform): public,
+            wp.public_key_id(public): public,
+        }
+        self.timeout = aiohttp.ClientTimeout(total=settings.provider_timeout_s)
+
+    async def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        raw = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        auth = wp.build_authorization(
+            method=method,
+            url=path,
+            body=raw,
+            mchid=self.mchid,
+            serial_no=self.serial_no,
+            private_key=self.private_key,
+            timestamp=int(time.time()),
+            nonce=wp.new_nonce(),
+        )
+        headers = {"Authorization": auth, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.http.request(
+                method, self.base + path, data=raw if body is not None else None, headers=headers, timeout=self.timeout
+            ) as resp:
+                data = await resp.read()
+                status = resp.status
+                answer_headers = dict(resp.headers)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderUnavailable(f"wechatpay {method} {path}: {type(exc).__name__}") from exc
+        if status >= 500:
+            raise ProviderUnavailable(f"wechatpay {method} {path}: HTTP {status}")
+        try:
+            wp.verify_response(answer_headers, data, public_key=self.platform_keys, now=int(time.time()))
+        except wp.WechatPayError as exc:
+            # An answer we cannot verify may be forged: act as if none came, and ask again.
+            raise ProviderUnavailable(f"wechatpay {method} {path}: unverifiable answer ({exc})") from exc
+        parsed: dict[str, Any] = json.loads(data) if data else {}
+        if status >= 400:
+            raise ProviderRejected(str(parsed.get("code", status)), str(parsed.get("message", "")), status)
+        return parsed
+
+    async def jsapi(self, payment: Payment, notify_url: str) -> str:
+        assert payment.expires_at is not None and payment.openid
+        body = {
+            "appid": self.appid,
+            "mchid": self.mchid,
+            "description": payment.description[:127],
+            "out_trade_no": payment.out_trade_no,
+            "time_expire": rfc3339(payment.expires_at),
+            "notify_url": notify_url,
+            "amount": {"total": payment.amount_fen, "currency": "CNY"},
+            "payer": {"openid": payment.openid},
+        }
+        answer = await self.call("POST", "/v3/pay/transactions/jsapi", body)
+        return str(answer["prepay_id"])
+
+    def request_payment(self, prepay_id: str) -> dict[str, str]:
+        params = wp.request_payment_params(
+            app_id=self.appid,
+            prepay_id=prepay_id,
+            private_key=self.private_key,
+            timestamp=int(time.time()),
+            nonce_str=wp.new_nonce(),
+        )
+        return {"appId": self.appid, **{key: str(value) for key, value in params.items()}}
+
+    async def query(self, out_trade_no: str) -> dict[str, Any]:
+        return await self.call("GET", f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no)}?mchid={self.mchid}")
+
+    async def close(self, out_trade_no: str) -> None:
+        try:
+            await self.call(
+                "POST", f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no)}/close", {"mchid": self.mchid}
+            )
+        except ProviderRejected as exc:
+            if exc.code != "ORDER_CLOSED":
+                raise
+
+    async def refund(self, payment: Payment, refund: Refund, notify_url: str) -> dict[str, Any]:
+        body = {
+            "out_trade_no": payment.out_trade_no,
+            "out_refund_no": refund.out_refund_no,
+            "notify_url": notify_url,
+            "amount": {"refund": refund.amount_fen, "total": payment.amount_fen, "currency": "CNY"},
+        }
+        return await self.call("POST", "/v3/refund/domestic/refunds", body)
+
+    async def query_refund(self, out_refund_no: str) -> dict[str, Any]:
+        return await self.call("GET", f"/v3/refund/domestic/refunds/{quote(out_refund_no)}")
+
+    def verify_notification(self, headers: Mapping[str, str], body: bytes) -> wp.Notification:
+        return wp.verify_notification(
+            headers, body, public_key=self.platform_keys, now=int(time.time()), apiv3_key=self.apiv3_key
+        )
+
+
+class Alipay:
+    def __init__(self, http: aiohttp.ClientSession, settings: PaymentSettings) -> None:
+        self.http = http
+        self.gateway = settings.alipay_gateway_url
+        self.app_id = settings.alipay_app_id
+        self.seller_id = settings.alipay_seller_id
+        self.private_key = ap.load_private_key(settings.alipay_app_private_key_file.read_bytes())
+        self.public_key = ap.load_public_key(settings.alipay_public_key_file.read_bytes())
+        self.timeout = aiohttp.ClientTimeout(total=settings.provider_timeout_s)
+
+    def _params(self, method: str, biz: Mapping[str, Any], notify_url: str | None = None) -> dict[str, str]:
+        return ap.build_request_params(
+            app_id=self.app_id,
+            method=method,
+            biz_content=biz,
+            private_key=self.private_key,
+            now=datetime.now(UTC),
+            notify_url=notify_url,
+        )
+
+    async def call(self, method: str, biz: Mapping[str, Any], notify_url: str | None = None) -> dict[str, Any]:
+        """The verified response object of a successful call (code 10000); ProviderRejected on a business error."""
+        params = self._params(method, biz, notify_url)
+        try:
+            async with self.http.post(self.gateway, data=params, timeout=self.timeout) as resp:
+                body = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderUnavailable(f"alipay {method}: {type(exc).__name__}") from exc
+        if status >= 500:
+            raise ProviderUnavailable(f"alipay {method}: HTTP {status}")
+        try:
+            answer = ap.verify_response(body, method, self.public_key)
+        except (ap.AlipayError, KeyError, ValueError) as exc:
+            raise ProviderUnavailable(f"alipay {method}: unverifiable answer ({exc})") from exc
+        if answer.get("code") != "10000":
+            code = str(answer.get("sub_code") or answer.get("code") or "UNKNOWN")
+            if code in ("ACQ.SYSTEM_ERROR", "SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR") or answer.get("code") == "20000":
+                raise ProviderUnavailable(f"alipay {method}: {code}")
+            raise ProviderRejected(code, str(answer.get("sub_msg") or answer.get("msg") or ""))
+        return answer
+
+    def app_order_string(self, payment: Payment, notify_url: str) -> str:
+        assert payment.expires_at is not None
+        biz = {
+            "out_trade_no": payment.out_trade_no,
+            "total_amount": fen_to_yuan(payment.amount_fen),
+            "subject": payment.description[:256],
+            "product_code": ap.APP_PAY_PRODUCT_CODE,
+            "time_expire": payment.expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        return ap.build_app_pay_order_string(
+            app_id=self.app_id,
+            biz_content=biz,
+            private_key=self.private_key,
+            now=datetime.now(UTC),
+            notify_url=notify_url,
+        )
+
+    async def pay_with_agreement(self, payment: Payment, notify_url: str) -> dict[str, Any]:
+        biz = {
+            "out_trade_no": payment.out_trade_no,
+            "total_amount": fen_to_yuan(payment.amount_fen),
+            "subject": payment.description[:256],
+            "product_code": "GENERAL_WITHHOLDING",
+            "agreement_params": {"agreement_no": payment.agreement_no},
+        }
+        return await self.call("alipay.trade.pay", biz, notify_url)
+
+    async def query(self, out_trade_no: str) -> dict[str, Any] | None:
+        """The trade, or None when Alipay has none (an app payment the buyer never opened)."""
+        try:
+            return await self.call("alipay.trade.query", {"out_trade_no": out_trade_no})
+        except ProviderRejected as exc:
+            if exc.code == "ACQ.TRADE_NOT_EXIST":
+                return None
+            raise
+
+    async def close(self, out_trade_no: str) -> None:
+        try:
+            await self.call("alipay.trade.close", {"out_trade_no": out_trade_no})
+        except ProviderRejected as exc:
+            if exc.code != "ACQ.TRADE_NOT_EXIST":
+                raise
+
+    async def refund(self, out_trade_no: str, refund: Refund) -> dict[str, Any]:
+        biz = {
+            "out_trade_no": out_trade_no,
+            "refund_amount": fen_to_yuan(refund.amount_fen),
+            "out_request_no": refund.out_refund_no,
+        }
+        return await self.call("alipay.trade.refund", biz)
+
+    async def refund_query(self, out_trade_no: str, out_request_no: str) -> dict[str, Any]:
+        return await self.call(
+            "alipay.trade.fastpay.refund.query", {"out_trade_no": out_trade_no, "out_request_no": out_request_no}
+        )
+
+    def agreement_sign_url(self, agreement_id: str, notify_url: str) -> str:
+        biz = {
+            "personal_product_code": "GENERAL_WITHHOLDING_P",
+            "product_code": "GENERAL_WITHHOLDING",
+            "sign_scene": "INDUSTRY|DIGITAL_MEDIA",
+            "external_agreement_no": agreement_id,
+            "access_params": {"channel": "ALIPAYAPP"},
+        }
+        params = self._params("alipay.user.agreement.page.sign", biz, notify_url)
+        return f"{self.gateway}?{ap.encode_params(params)}"
+
+    async def unsign(self, agreement_no: str, notify_url: str) -> None:
+        try:
+            await self.call("alipay.user.agreement.unsign", {"agreement_no": agreement_no}, notify_url)
+        except ProviderRejected as exc:
+            if exc.code != "USER_AGREEMENT_NOT_EXIST":
+                raise
+
+    def verify_notification(self, form: Mapping[str, str]) -> None:
+        ap.verify_notification(form, self.public_key)
+
+
+async def with_retries(attempts: int, delay_s: float, call: Any) -> Any:
+    """Run `call()` up to `attempts` times while the provider gives no definite answer."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except ProviderUnavailable as exc:
+            if attempt == attempts:
+                raise
+            log.warning("provider unavailable (attempt %d/%d): %s", attempt, attempts, exc)
+            await asyncio.sleep(delay_s * attempt)
+    raise AssertionError("unreachable")

@@ -1,0 +1,47 @@
+"""Payment's settings: provider identities and keys (paths to PEM files), where providers reach us, and timers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class PaymentSettings(ServiceSettings):
+    service_name: str = "payment"
+    mongo_db: str = "payment"
+    http_port: int = Field(default=8082, ge=0, le=65535)
+    # Where providers send notifications: <public_base_url>/notify/wechatpay and /notify/alipay.
+    public_base_url: str = Field(min_length=1)
+
+    # WeChat Pay v3 (merchant side). No defaults: keys always come from the environment.
+    wechat_api_base: str = Field(min_length=1, description="https://api.mch.weixin.qq.com, or the sandbox")
+    wechat_appid: str = Field(min_length=1)
+    wechat_mchid: str = Field(min_length=1)
+    wechat_apiv3_key: SecretStr = Field(min_length=32, max_length=32)
+    wechat_merchant_private_key_file: Path
+    wechat_merchant_cert_file: Path
+    wechat_platform_cert_file: Path
+
+    # Alipay OpenAPI (RSA2, public-key mode).
+    alipay_gateway_url: str = Field(min_length=1, description="https://openapi.alipay.com/gateway.do, or the sandbox")
+    alipay_app_id: str = Field(min_length=1)
+    alipay_seller_id: str = Field(min_length=1)
+    alipay_app_private_key_file: Path
+    alipay_public_key_file: Path
+    # GENERAL_WITHHOLDING limits are contract configuration (Alipay documents none): what we let one debit reach.
+    alipay_withholding_single_limit_fen: int = Field(default=50_000, gt=0)
+    alipay_withholding_daily_limit_fen: int = Field(default=200_000, gt=0)
+
+    provider_timeout_s: float = Field(default=10.0, gt=0)
+    # Attempts of one provider call within a request before the payment is left for the reconciler.
+    provider_attempts: int = Field(default=3, ge=1)
+    provider_retry_delay_s: float = Field(default=0.2, ge=0)
+    # The reconciler asks providers about payments and refunds still open this long after their last change.
+    reconcile_after_s: float = Field(default=60.0, ge=0)
+    reconcile_interval_s: float = Field(default=15.0, gt=0)
+    reconcile_batch: int = Field(default=100, ge=1)
+    # An unpaid payment is closed at the provider this long after its order's payment deadline.
+    close_grace_s: float = Field(default=60.0, ge=0)

@@ -1,0 +1,71 @@
+"""The only module that queries payment's database: projections of payments and agreements, the reconciler's
+schedule, and the audit log of every provider notification received."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.payment.domain import OPEN, Agreement, Payment
+from shared.mongo import Collection, Database
+from shared.projections import project
+
+
+class PaymentStore:
+    def __init__(self, db: Database, reconcile_after_s: float) -> None:
+        self.payments: Collection = db["payments"]
+        self.agreements: Collection = db["agreements"]
+        self.notifications: Collection = db["notifications"]
+        self.reconcile_after = timedelta(seconds=reconcile_after_s)
+
+    async def ensure_indexes(self) -> None:
+        await self.payments.create_index([("order_id", 1)], name="order")
+        await self.payments.create_index([("buyer_id", 1), ("created_at", -1)], name="buyer")
+        await self.payments.create_index([("status", 1), ("check_at", 1)], name="open_payments")
+        await self.payments.create_index([("refunds_open", 1), ("refund_check_at", 1)], name="open_refunds")
+        await self.agreements.create_index([("buyer_id", 1), ("created_at", -1), ("_id", -1)], name="buyer")
+        await self.notifications.create_index([("provider", 1), ("key", 1), ("received_at", 1)], name="key")
+        await self.notifications.create_index([("received_at", 1)], name="received_at")
+
+    async def project_payment(self, payment: Payment, seq: int) -> None:
+        doc = payment.model_dump()
+        assert payment.updated_at is not None
+        # When the reconciler should look next: a while after the last change, while anything is still open.
+        doc["check_at"] = payment.updated_at + self.reconcile_after if payment.status in OPEN else None
+        doc["refunds_open"] = bool(payment.open_refunds)
+        doc["refund_check_at"] = payment.updated_at + self.reconcile_after if payment.open_refunds else None
+        await project(self.payments, payment.payment_id, seq, doc)
+
+    async def project_agreement(self, agreement: Agreement, seq: int) -> None:
+        await project(self.agreements, agreement.agreement_id, seq, agreement.model_dump())
+
+    async def payments_due(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.payments.find(
+            {"status": {"$in": list(OPEN)}, "check_at": {"$lte": now}}, projection={"_id": 1}
+        ).limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def refunds_due(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.payments.find(
+            {"refunds_open": True, "refund_check_at": {"$lte": now}}, projection={"_id": 1}
+        ).limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def check_later(self, payment_id: str, field: str, at: datetime) -> None:
+        """Scheduling hint only (not state): the next time the reconciler should ask about this payment."""
+        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at}})
+
+    async def agreements_of(
+        self, buyer_id: str, limit: int, before: tuple[datetime, str] | None
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"buyer_id": buyer_id}
+        if before is not None:
+            at, row_id = before
+            query = {
+                "$and": [query, {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": row_id}}]}]
+            }
+        cursor = self.agreements.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1)
+        return [doc async for doc in cursor]
+
+    async def record_notification(self, doc: dict[str, Any]) -> None:
+        await self.notifications.insert_one(doc)

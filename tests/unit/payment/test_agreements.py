@@ -1,0 +1,95 @@
+"""Password-free agreements: requested, signed by the buyer, unsigned; and the check before charging."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.payment.commands import failure_code
+from services.payment.domain import (
+    AGREEMENT,
+    Agreement,
+    AgreementNotActive,
+    LimitExceeded,
+    RecordSigned,
+    RecordUnsigned,
+    RequestAgreement,
+    check_agreement,
+)
+from shared.errors import Conflict, NotFound
+from shared.events import PAYLOADS
+from tests.support.aggregates import apply, types
+
+REQUEST = RequestAgreement(agreement_id="agr_1", buyer_id="usr_b", alipay_user_id="2088100", sign_url="https://x")
+SIGNED = RecordSigned(
+    agreement_no="20261125000001", alipay_user_id="2088100", single_limit_fen=50_000, daily_limit_fen=200_000
+)
+
+
+def pending() -> Agreement:
+    return apply(AGREEMENT, Agreement(), REQUEST)[0]
+
+
+def active() -> Agreement:
+    return apply(AGREEMENT, pending(), SIGNED)[0]
+
+
+def test_a_requested_agreement_is_pending_with_its_sign_url() -> None:
+    state, events = apply(AGREEMENT, Agreement(), REQUEST)
+    assert types(events) == ["agreement.requested"] and state.status == "pending" and state.sign_url == "https://x"
+
+
+def test_signing_activates_it_with_limits_once() -> None:
+    state, events = apply(AGREEMENT, pending(), SIGNED)
+    assert types(events) == ["agreement.signed"]
+    PAYLOADS[("agreement.signed", 1)].model_validate(events[0].payload)
+    assert state.status == "active" and state.agreement_no == "20261125000001" and state.single_limit_fen == 50_000
+    _, again = apply(AGREEMENT, state, SIGNED)
+    assert again == []
+
+
+def test_a_signature_by_another_alipay_user_is_refused() -> None:
+    with pytest.raises(Conflict):
+        apply(AGREEMENT, pending(), SIGNED.model_copy(update={"alipay_user_id": "2088999"}))
+
+
+def test_unsigning_ends_it_once_and_a_late_sign_notification_does_not_revive_it() -> None:
+    state, events = apply(AGREEMENT, active(), RecordUnsigned())
+    assert types(events) == ["agreement.unsigned"] and state.status == "unsigned"
+    PAYLOADS[("agreement.unsigned", 1)].model_validate(events[0].payload)
+    _, again = apply(AGREEMENT, state, RecordUnsigned())
+    assert again == []
+    state, late = apply(AGREEMENT, state, SIGNED)
+    assert late == [] and state.status == "unsigned"
+
+
+def test_commands_on_a_missing_agreement_are_not_found() -> None:
+    with pytest.raises(NotFound):
+        apply(AGREEMENT, Agreement(), SIGNED)
+
+
+def test_charging_needs_the_buyers_active_agreement_within_its_single_limit() -> None:
+    assert check_agreement(active(), "usr_b", 50_000) == "20261125000001"
+    with pytest.raises(LimitExceeded):
+        check_agreement(active(), "usr_b", 50_001)
+    for agreement, buyer in (
+        (pending(), "usr_b"),
+        (active(), "usr_other"),
+        (Agreement(), "usr_b"),
+        (apply(AGREEMENT, active(), RecordUnsigned())[0], "usr_b"),
+    ):
+        with pytest.raises(AgreementNotActive):
+            check_agreement(agreement, buyer, 100)
+
+
+@pytest.mark.parametrize(
+    ("provider_code", "ours"),
+    [
+        ("ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR", "limit_exceeded"),
+        ("ACQ.CYCLE_PAY_SINGLE_FEE_EXCEED", "limit_exceeded"),
+        ("ACQ.AGREEMENT_INVALID", "agreement_not_active"),
+        ("ACQ.BUYER_BALANCE_NOT_ENOUGH", "payment_declined"),
+        ("OPENID_MISMATCH", "provider_rejected"),
+    ],
+)
+def test_provider_refusals_map_to_stable_codes(provider_code: str, ours: str) -> None:
+    assert failure_code(provider_code) == ours
