@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aio_pika
 import pytest
 
 from shared.bus import Bus
+from shared.events import Envelope
 from shared.mongo import Client, Database, make_client
 from tests.support.infra import AMQP_URL, MONGO_URL, ROOT, start_infra
 
@@ -45,3 +48,27 @@ async def bus(infra: None) -> AsyncIterator[Bus]:
     b = await Bus.connect(AMQP_URL, name="pytest")
     yield b
     await b.close()
+
+
+@pytest.fixture
+async def watch(infra: None) -> AsyncIterator[Any]:
+    """A temporary queue bound to chosen routing keys, to see what reaches RabbitMQ."""
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange("fishbridge.events", aio_pika.ExchangeType.TOPIC, durable=True)
+    seen: list[Envelope] = []
+
+    async def bind(*keys: str) -> list[Envelope]:
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in keys:
+            await queue.bind(exchange, routing_key=key)
+
+        async def on(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            async with message.process():
+                seen.append(Envelope.model_validate_json(message.body))
+
+        await queue.consume(on)
+        return seen
+
+    yield bind
+    await connection.close()

@@ -189,27 +189,3 @@ async def fast_listing(infra: None, mongo_client: Client, log_dir: Path) -> Asyn
     }
     async for client in _listing("listing-fast", env, mongo_client, log_dir):
         yield client
-
-
-@pytest.fixture
-async def watch(infra: None) -> AsyncIterator[Any]:
-    """A temporary queue bound to chosen routing keys, to see what reaches RabbitMQ."""
-    connection = await aio_pika.connect_robust(AMQP_URL)
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange("fishbridge.events", aio_pika.ExchangeType.TOPIC, durable=True)
-    seen: list[Envelope] = []
-
-    async def bind(*keys: str) -> list[Envelope]:
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in keys:
-            await queue.bind(exchange, routing_key=key)
-
-        async def on(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            async with message.process():
-                seen.append(Envelope.model_validate_json(message.body))
-
-        await queue.consume(on)
-        return seen
-
-    yield bind
-    await connection.close()

@@ -1,0 +1,233 @@
+"""Payment as a real process against a sandbox process (provider time scaled 1000×), FerretDB and RabbitMQ,
+with a client that speaks payment's internal API, acts as the buyer in the sandbox, and injects faults."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+import pytest
+
+from services.payment.domain import payment_id_for
+from shared.bus import Bus
+from shared.events import Envelope
+from shared.ids import new_id
+from shared.mongo import Client, Database
+from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT, ROOT
+from tests.support.processes import ServiceProcess
+
+TOKEN = "test-internal-token-0123456789"
+KEYS = ROOT / "services" / "sandbox" / "keys"
+APPID, MCHID, APIV3_KEY = "wx8888888888888888", "1900000001", "SandboxApiV3Key0123456789abcdef0"
+ALIPAY_APP_ID, ALIPAY_SELLER_ID = "2021000000000001", "2088000000000001"
+
+
+def provider_env(sandbox_url: str) -> dict[str, str]:
+    """The provider identities and TEST_ONLY keys the sandbox plays."""
+    return {
+        "WECHAT_API_BASE": sandbox_url,
+        "WECHAT_APPID": APPID,
+        "WECHAT_MCHID": MCHID,
+        "WECHAT_APIV3_KEY": APIV3_KEY,
+        "WECHAT_MERCHANT_PRIVATE_KEY_FILE": str(KEYS / "TEST_ONLY_wechatpay_merchant_private.pem"),
+        "WECHAT_MERCHANT_CERT_FILE": str(KEYS / "TEST_ONLY_wechatpay_merchant_cert.pem"),
+        "WECHAT_PLATFORM_CERT_FILE": str(KEYS / "TEST_ONLY_wechatpay_platform_cert.pem"),
+        "ALIPAY_GATEWAY_URL": f"{sandbox_url}/gateway.do",
+        "ALIPAY_APP_ID": ALIPAY_APP_ID,
+        "ALIPAY_SELLER_ID": ALIPAY_SELLER_ID,
+        "ALIPAY_APP_PRIVATE_KEY_FILE": str(KEYS / "TEST_ONLY_alipay_app_private.pem"),
+        "ALIPAY_PUBLIC_KEY_FILE": str(KEYS / "TEST_ONLY_alipay_platform_public.pem"),
+    }
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+
+
+@dataclass
+class PaymentClient:
+    process: ServiceProcess
+    sandbox: ServiceProcess
+    db: Database
+    bus: Bus
+    name: str
+    http: aiohttp.ClientSession
+
+    async def call(self, method: str, path: str, body: Any = None, **params: Any) -> Reply:
+        async with self.http.request(
+            method,
+            f"{self.process.url}/internal/v1{path}",
+            json=body,
+            params=params or None,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as resp:
+            return Reply(resp.status, await resp.json())
+
+    async def ok(self, method: str, path: str, body: Any = None, expect: int = 200, **params: Any) -> Any:
+        reply = await self.call(method, path, body, **params)
+        assert reply.status == expect, reply.body
+        return reply.body
+
+    async def sandbox_post(self, path: str, body: Any) -> Reply:
+        async with self.http.post(f"{self.sandbox.url}{path}", json=body) as resp:
+            return Reply(resp.status, await resp.json())
+
+    async def fault(self, **rule: Any) -> None:
+        reply = await self.sandbox_post("/sandbox/faults", rule)
+        assert reply.status == 201, reply.body
+
+    async def openid(self) -> str:
+        reply = await self.sandbox_post("/sandbox/wechat/login-codes", {})
+        return str(reply.body["openid"])
+
+    def order(self, method: str = "wechat_pay", amount_fen: int = 35_000, **extra: Any) -> dict[str, Any]:
+        channel = "mp" if method == "wechat_pay" else "app"
+        return {
+            "order_id": new_id("ord"),
+            "buyer_id": new_id("usr"),
+            "seller_id": new_id("usr"),
+            "channel": channel,
+            "method": method,
+            "amount_fen": amount_fen,
+            "description": "九成新 Kindle",
+            "expires_at": (datetime.now(UTC) + timedelta(minutes=15)).isoformat(),
+            **extra,
+        }
+
+    async def create(self, order: dict[str, Any], expect: int = 201) -> dict[str, Any]:
+        result: dict[str, Any] = await self.ok("POST", "/payments", order, expect)
+        return result
+
+    async def payment(self, payment_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.ok("GET", f"/payments/{payment_id}")
+        return result
+
+    async def wechat_pay(self, payment: dict[str, Any], openid: str) -> Reply:
+        params = payment["wechat_request_payment"]
+        prepay_id = params["package"].removeprefix("prepay_id=")
+        return await self.sandbox_post("/sandbox/wechat/pay", {"prepay_id": prepay_id, "openid": openid, **params})
+
+    async def event_types(self, stream_id: str) -> list[str]:
+        cursor = self.db["stream_entries"].find({"stream_id": stream_id}).sort("seq", 1)
+        return [e["type"] async for entry in cursor for e in entry["events"]]
+
+    async def notifications(self, key: str) -> list[dict[str, Any]]:
+        return [doc async for doc in self.db["notifications"].find({"key": key}).sort("received_at", 1)]
+
+    async def publish(self, event_type: str, payload: dict[str, Any], aggregate_id: str, producer: str) -> Envelope:
+        envelope = Envelope(
+            event_id=new_id("evt"),
+            type=event_type,
+            version=1,
+            occurred_at=datetime.now(UTC),
+            producer=producer,
+            aggregate_id=aggregate_id,
+            seq=1,
+            payload=payload,
+        )
+        await self.bus.publish(envelope)
+        return envelope
+
+    async def approve_refund(self, payment: dict[str, Any], amount_fen: int, refund_id: str | None = None) -> str:
+        refund_id = refund_id or new_id("rfd")
+        await self.publish(
+            "refund.approved",
+            {
+                "refund_id": refund_id,
+                "order_id": payment["order_id"],
+                "buyer_id": payment["buyer_id"],
+                "seller_id": payment["seller_id"],
+                "payment_id": payment["id"],
+                "amount_fen": amount_fen,
+            },
+            refund_id,
+            producer="refund",
+        )
+        return refund_id
+
+
+@pytest.fixture(scope="session")
+async def payment_sandbox(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[ServiceProcess]:
+    db_name = f"t_{uuid.uuid4().hex[:8]}_sandbox"
+    process = ServiceProcess(
+        "services.sandbox",
+        {
+            "SERVICE_NAME": "sandbox-for-payment",
+            "MONGO_URL": MONGO_URL,
+            "MONGO_DB": db_name,
+            "TIME_SCALE": "0.001",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+        },
+        log_dir,
+    )
+    await process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        await mongo_client.drop_database(db_name)
+
+
+@pytest.fixture(scope="session")
+async def payments(
+    payment_sandbox: ServiceProcess, mongo_client: Client, log_dir: Path
+) -> AsyncIterator[PaymentClient]:
+    run = uuid.uuid4().hex[:8]
+    service, db_name = f"payment-{run}", f"t_{run}_payment"
+    process = ServiceProcess(
+        "services.payment",
+        {
+            "SERVICE_NAME": service,
+            "MONGO_URL": MONGO_URL,
+            "MONGO_DB": db_name,
+            "AMQP_URL": AMQP_URL,
+            "INTERNAL_TOKEN": TOKEN,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+            "RELAY_POLL_S": "0.05",
+            "CONSUMER_RETRY_DELAYS_S": "[0.2, 0.5]",
+            "CONSUMER_MAX_ATTEMPTS": "3",
+            "PROVIDER_TIMEOUT_S": "1",
+            "PROVIDER_ATTEMPTS": "3",
+            "PROVIDER_RETRY_DELAY_S": "0.05",
+            "RECONCILE_AFTER_S": "1.5",
+            "RECONCILE_INTERVAL_S": "0.25",
+            "CLOSE_GRACE_S": "0",
+            **provider_env(payment_sandbox.url),
+        },
+        log_dir,
+    )
+    process.env["PUBLIC_BASE_URL"] = process.url
+    bus = await Bus.connect(AMQP_URL, name="pytest-payment")
+    try:
+        await process.start()
+        async with aiohttp.ClientSession() as http:
+            yield PaymentClient(process, payment_sandbox, mongo_client[db_name], bus, service, http)
+    finally:
+        process.stop()
+        await bus.close()
+        await mongo_client.drop_database(db_name)
+        connection = await aio_pika.connect_robust(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            for suffix in ("events", "events.dlq", "events.retry.200ms", "events.retry.500ms"):
+                await channel.queue_delete(f"{service}.{suffix}")
+
+
+@pytest.fixture(autouse=True)
+async def _clear_faults(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "payments" in request.fixturenames:
+        client: PaymentClient = request.getfixturevalue("payments")
+        async with client.http.delete(f"{client.sandbox.url}/sandbox/faults"):
+            pass
+
+
+__all__ = ["PaymentClient", "payment_id_for"]
