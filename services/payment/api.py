@@ -128,6 +128,12 @@ async def payment_of_order(request: web.Request) -> web.Response:
     return json_response(payment_view(await request.app[PAYMENTS].payment(payment_id_for(query.order_id))))
 
 
+async def reconcile_payment(request: web.Request) -> web.Response:
+    """Ask the provider now (operators, and the gateway when a buyer says they paid)."""
+    payment = await request.app[PAYMENTS].reconcile_payment(request.match_info["payment_id"])
+    return json_response(payment_view(payment))
+
+
 async def create_agreement(request: web.Request) -> web.Response:
     body = await parse_body(request, AgreementBody)
     agreement = await request.app[PAYMENTS].request_agreement(body.buyer_id, body.alipay_user_id)
@@ -162,6 +168,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{p}/payments", create_payment)
     r.add_get(f"{p}/payments", payment_of_order)
     r.add_get(f"{p}/payments/{{payment_id}}", get_payment)
+    r.add_post(f"{p}/payments/{{payment_id}}/reconcile", reconcile_payment)
     r.add_post(f"{p}/agreements", create_agreement)
     r.add_get(f"{p}/agreements", list_agreements)
     r.add_get(f"{p}/agreements/{{agreement_id}}", get_agreement)
