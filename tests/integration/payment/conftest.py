@@ -80,6 +80,11 @@ class PaymentClient:
         async with self.http.post(f"{self.sandbox.url}{path}", json=body) as resp:
             return Reply(resp.status, await resp.json())
 
+    async def sandbox_notifications(self, key: str) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.sandbox.url}/sandbox/notifications", params={"key": key}) as resp:
+            items: list[dict[str, Any]] = (await resp.json())["items"]
+            return items
+
     async def fault(self, **rule: Any) -> None:
         reply = await self.sandbox_post("/sandbox/faults", rule)
         assert reply.status == 201, reply.body
