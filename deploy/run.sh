@@ -14,7 +14,7 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$PIDS" "$LOGS"
 
 # Services in start order; each is `python -m services.<name>`. Only those built so far are listed.
-SERVICES=(sandbox listing)
+SERVICES=(sandbox listing payment)
 
 say() { printf '[run] %s\n' "$*"; }
 
@@ -70,7 +70,8 @@ case "${1:-}" in
     say "sandbox  http://127.0.0.1:$SANDBOX_PORT   (WeChat Pay v3, jscode2session, Alipay gateway.do, buyer actions)"
     say "listing  http://127.0.0.1:$LISTING_PORT/internal/v1   (internal token from deploy/local.env)"
     say "jaeger   http://127.0.0.1:16686/api/v3/services"
-    say "the gateway, payment, refund and wallet services are not built yet"
+    say "payment  http://127.0.0.1:$PAYMENT_PORT/internal/v1   (providers notify /notify/wechatpay, /notify/alipay)"
+    say "the gateway, refund and wallet services are not built yet"
     ;;
   stop) for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do stop_one "${SERVICES[$i]}"; done ;;
   status) for s in "${SERVICES[@]}"; do if running "$s"; then say "$s: running"; else say "$s: down"; fi; done ;;
