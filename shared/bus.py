@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from shared.events.envelope import EXCHANGE, Envelope
 from shared.http.metrics import REGISTRY
 from shared.mongo import Database, is_duplicate_key
+from shared.streams import Cause
 
 log = logging.getLogger("shared.bus")
 
@@ -275,3 +276,12 @@ def idempotent(db: Database, consumer: str, handler: Handler) -> Handler:
 def command_id_for(consumer: str, envelope: Envelope) -> str:
     """The command id of a consumer's effect for one event: the same on every redelivery."""
     return f"{consumer}:{envelope.event_id}"
+
+
+def cause_of(consumer: str, envelope: Envelope) -> Cause:
+    """The cause of a consumer's command for one event: keyed by the event, correlated with its flow."""
+    return Cause(
+        command_id=command_id_for(consumer, envelope),
+        causation_id=envelope.event_id,
+        correlation_id=envelope.correlation_id or envelope.event_id,
+    )

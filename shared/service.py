@@ -14,7 +14,9 @@ from aiohttp import web
 from shared.bus import Bus, Consumer, Handler
 from shared.http.app import READINESS
 from shared.mongo import Database, make_client, ping
+from shared.relay import Relay, SlotLease
 from shared.settings import ServiceSettings, SettingsError
+from shared.streams import StreamStore
 from shared.telemetry import setup_telemetry, shutdown_telemetry
 
 log = logging.getLogger("shared.service")
@@ -84,6 +86,40 @@ def consumer_context(
             yield
 
     return ctx
+
+
+def relay_context(
+    settings: ServiceSettings, streams: Callable[[web.Application], StreamStore]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The outbox relay of the service's streams, leased so one replica publishes at a time."""
+
+    async def relay(app: web.Application, stop: asyncio.Event) -> None:
+        lease = SlotLease(app[DB], "relay", slot_s=5)
+        await Relay(
+            streams(app), app[BUS], producer=settings.service_name, poll_s=settings.relay_poll_s, lease=lease
+        ).run(stop)
+
+    return background("relay", relay)
+
+
+def leased_periodic(
+    name: str, interval_s: float, work: Callable[[web.Application], Awaitable[Mapping[str, int]]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Run `work` every `interval_s` on the one replica holding the `name` lease (timers, reconcilers)."""
+
+    async def loop(app: web.Application, stop: asyncio.Event) -> None:
+        lease = SlotLease(app[DB], name, slot_s=max(5.0, interval_s * 2))
+        while not stop.is_set():
+            if await lease.holds():
+                done = await work(app)
+                if any(done.values()):
+                    log.info("%s: %s", name, dict(done))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
+
+    return background(name, loop)
 
 
 def background(

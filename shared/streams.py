@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -190,6 +190,16 @@ class Aggregate(Generic[S, C]):
 
 
 @dataclass(frozen=True)
+class Cause:
+    """Why a command runs: the command id its effect is keyed by (derived from the causing event, or a follow-up's
+    deterministic key), and the event that caused it."""
+
+    command_id: str
+    causation_id: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Outcome(Generic[S]):
     state: S
     seq: int
@@ -254,3 +264,26 @@ async def execute(
             await store.save_snapshot(stream_id, entry.seq, aggregate.snapshot_schema, state.model_dump(mode="json"))
         return Outcome(state, entry.seq, entry)
     raise StreamConflict(f"{stream_id}: gave up after {max_attempts} conflicting attempts")
+
+
+async def execute_projected(
+    store: StreamStore,
+    aggregate: Aggregate[S, C],
+    stream_id: str,
+    command: C,
+    project: Callable[[S, int], Awaitable[None]],
+    cause: Cause | None = None,
+) -> Outcome[S]:
+    """`execute`, then write the aggregate's projection (also when the command changed nothing, which heals it)."""
+    outcome = await execute(
+        store,
+        aggregate,
+        stream_id,
+        command,
+        command_id=cause.command_id if cause else None,
+        causation_id=cause.causation_id if cause else None,
+        correlation_id=cause.correlation_id if cause else None,
+    )
+    if outcome.seq:
+        await project(outcome.state, outcome.seq)
+    return outcome

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -14,8 +13,7 @@ from services.listing.consumers import handlers
 from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
 from shared.http.app import create_app, internal_auth_middleware
-from shared.relay import Relay, SlotLease
-from shared.service import BUS, DB, background, bus_context, consumer_context, mongo_context
+from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
 
 log = logging.getLogger("services.listing")
@@ -37,29 +35,11 @@ def build_app(settings: ListingSettings) -> web.Application:
         app[LISTING] = Listing(streams, store, settings)
         yield
 
-    async def relay(app: web.Application, stop: asyncio.Event) -> None:
-        lease = SlotLease(app[DB], "relay", slot_s=5)
-        await Relay(
-            app[LISTING].streams, app[BUS], producer=settings.service_name, poll_s=settings.relay_poll_s, lease=lease
-        ).run(stop)
-
-    async def timers(app: web.Application, stop: asyncio.Event) -> None:
-        lease = SlotLease(app[DB], "timers", slot_s=max(5.0, settings.sweep_interval_s * 2))
-        while not stop.is_set():
-            if await lease.holds():
-                done = await app[LISTING].sweep()
-                if any(done.values()):
-                    log.info("timers: %s", done)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.sweep_interval_s)
-            except TimeoutError:
-                pass
-
     app.cleanup_ctx.append(stores)
-    app.cleanup_ctx.append(background("relay", relay))
+    app.cleanup_ctx.append(relay_context(settings, lambda app: app[LISTING].streams))
     app.cleanup_ctx.append(
         consumer_context(settings, lambda app: handlers(app[LISTING], app[DB], settings.service_name))
     )
-    app.cleanup_ctx.append(background("timers", timers))
+    app.cleanup_ctx.append(leased_periodic("timers", settings.sweep_interval_s, lambda app: app[LISTING].sweep()))
     add_routes(app)
     return app

@@ -59,20 +59,12 @@ from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.events._base import Channel, PaymentMethod
 from shared.ids import new_id
-from shared.streams import Aggregate, Outcome, StreamStore, execute, load
+from shared.streams import Aggregate, Cause, Outcome, StreamStore, execute_projected, load
 
 log = logging.getLogger("services.listing")
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C")
-
-
-class Cause(BaseModel):
-    """Where a command comes from when an event caused it: its effect's command id and the causing event."""
-
-    command_id: str
-    causation_id: str
-    correlation_id: str | None = None
 
 
 class Listing:
@@ -84,37 +76,15 @@ class Listing:
         self.settings = settings
         self.clock = clock or SystemClock()
 
-    async def _run(
-        self,
-        aggregate: Aggregate[S, C],
-        stream_id: str,
-        command: C,
-        project: Callable[[S, int], Awaitable[None]],
-        *,
-        command_id: str | None = None,
-        cause: Cause | None = None,
-    ) -> Outcome[S]:
-        outcome = await execute(
-            self.streams,
-            aggregate,
-            stream_id,
-            command,
-            command_id=cause.command_id if cause else command_id,
-            causation_id=cause.causation_id if cause else None,
-            correlation_id=cause.correlation_id if cause else None,
-        )
-        if outcome.seq:
-            await project(outcome.state, outcome.seq)
-        return outcome
-
     async def _shop(self, stream_id: str, command: ShopCommand, cause: Cause | None = None) -> Shop:
-        return (await self._run(SHOP, stream_id, command, self.store.project_shop, cause=cause)).state
+        return (await execute_projected(self.streams, SHOP, stream_id, command, self.store.project_shop, cause)).state
 
     async def _item(self, item_id: str, command: ItemCommand, command_id: str | None = None) -> Outcome[Item]:
-        return await self._run(ITEM, item_id, command, self.store.project_item, command_id=command_id)
+        cause = Cause(command_id=command_id) if command_id else None
+        return await execute_projected(self.streams, ITEM, item_id, command, self.store.project_item, cause)
 
     async def _order(self, order_id: str, command: OrderCommand, cause: Cause | None = None) -> Order:
-        outcome = await self._run(ORDER, order_id, command, self.store.project_order, cause=cause)
+        outcome = await execute_projected(self.streams, ORDER, order_id, command, self.store.project_order, cause)
         await self.settle_item(outcome.state)
         return outcome.state
 

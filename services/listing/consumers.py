@@ -6,9 +6,9 @@ two writes left behind, and they make every event listing emits routable even wh
 
 from __future__ import annotations
 
-from services.listing.commands import Cause, Listing
+from services.listing.commands import Listing
 from services.listing.orders import PaymentMismatch, RecordPayment
-from shared.bus import Handler, PermanentFailure, command_id_for, idempotent
+from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.errors import NotFound
 from shared.events import Envelope
 from shared.events.payment import PaymentClosed, PaymentSucceeded
@@ -36,45 +36,38 @@ OWN_EVENTS = (
 
 
 def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
-    def cause(envelope: Envelope) -> Cause:
-        return Cause(
-            command_id=command_id_for(name, envelope),
-            causation_id=envelope.event_id,
-            correlation_id=envelope.correlation_id or envelope.event_id,
-        )
-
     async def payment_succeeded(envelope: Envelope) -> None:
         p = PaymentSucceeded.model_validate(envelope.payload)
         command = RecordPayment(payment_id=p.payment_id, amount_fen=p.amount_fen, method=p.method)
         try:
-            await listing.record_payment(p.order_id, command, cause(envelope))
+            await listing.record_payment(p.order_id, command, cause_of(name, envelope))
         except (PaymentMismatch, NotFound) as exc:
             # Money arrived that this order cannot take: a person must look (and refund); retrying changes nothing.
             raise PermanentFailure(f"{exc.code}: {exc.message} {exc.details}") from exc
 
     async def payment_closed(envelope: Envelope) -> None:
         p = PaymentClosed.model_validate(envelope.payload)
-        await listing.record_payment_closed(p.order_id, p.payment_id, p.reason, cause(envelope))
+        await listing.record_payment_closed(p.order_id, p.payment_id, p.reason, cause_of(name, envelope))
 
     async def refund_requested(envelope: Envelope) -> None:
         p = RefundRequested.model_validate(envelope.payload)
-        await listing.open_refund(p.order_id, p.refund_id, cause(envelope))
+        await listing.open_refund(p.order_id, p.refund_id, cause_of(name, envelope))
 
     async def refund_closed(envelope: Envelope) -> None:
         p = RefundClosed.model_validate(envelope.payload)
-        await listing.close_refund(p.order_id, p.refund_id, cause(envelope))
+        await listing.close_refund(p.order_id, p.refund_id, cause_of(name, envelope))
 
     async def refund_completed(envelope: Envelope) -> None:
         p = RefundCompleted.model_validate(envelope.payload)
-        await listing.complete_refund(p.order_id, p.refund_id, p.amount_fen, cause(envelope))
+        await listing.complete_refund(p.order_id, p.refund_id, p.amount_fen, cause_of(name, envelope))
 
     async def invited(envelope: Envelope) -> None:
         p = WalletInvited.model_validate(envelope.payload)
-        await listing.set_collection(p.shop_id, "invited", cause(envelope))
+        await listing.set_collection(p.shop_id, "invited", cause_of(name, envelope))
 
     async def activated(envelope: Envelope) -> None:
         p = CollectionActivated.model_validate(envelope.payload)
-        await listing.set_collection(p.shop_id, "active", cause(envelope))
+        await listing.set_collection(p.shop_id, "active", cause_of(name, envelope))
 
     async def own(envelope: Envelope) -> None:
         if envelope.producer != name:

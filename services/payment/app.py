@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,8 +16,7 @@ from services.payment.providers import Alipay, WechatPay
 from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from shared.http.app import create_app, internal_auth_middleware
-from shared.relay import Relay, SlotLease
-from shared.service import BUS, DB, background, bus_context, consumer_context, mongo_context
+from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
 
 log = logging.getLogger("services.payment")
@@ -45,30 +43,14 @@ def build_app(settings: PaymentSettings) -> web.Application:
         yield
         await http.close()
 
-    async def relay(app: web.Application, stop: asyncio.Event) -> None:
-        lease = SlotLease(app[DB], "relay", slot_s=5)
-        await Relay(
-            app[PAYMENTS].streams, app[BUS], producer=settings.service_name, poll_s=settings.relay_poll_s, lease=lease
-        ).run(stop)
-
-    async def reconciler(app: web.Application, stop: asyncio.Event) -> None:
-        lease = SlotLease(app[DB], "reconciler", slot_s=max(5.0, settings.reconcile_interval_s * 2))
-        while not stop.is_set():
-            if await lease.holds():
-                done = await app[PAYMENTS].reconcile()
-                if any(done.values()):
-                    log.info("reconciler: %s", done)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.reconcile_interval_s)
-            except TimeoutError:
-                pass
-
     app.cleanup_ctx.append(clients)
-    app.cleanup_ctx.append(background("relay", relay))
+    app.cleanup_ctx.append(relay_context(settings, lambda app: app[PAYMENTS].streams))
     app.cleanup_ctx.append(
         consumer_context(settings, lambda app: handlers(app[PAYMENTS], app[DB], settings.service_name))
     )
-    app.cleanup_ctx.append(background("reconciler", reconciler))
+    app.cleanup_ctx.append(
+        leased_periodic("reconciler", settings.reconcile_interval_s, lambda app: app[PAYMENTS].reconcile())
+    )
     app.router.add_post("/notify/wechatpay", wechat_notify)
     app.router.add_post("/notify/alipay", alipay_notify)
     add_routes(app)

@@ -46,7 +46,7 @@ from shared.events._base import Channel, PaymentMethod
 from shared.ids import new_id
 from shared.money import yuan_to_fen
 from shared.protocols.alipay import AlipayMalformed, parse_timestamp
-from shared.streams import Aggregate, StreamStore, execute, load
+from shared.streams import Cause, StreamStore, execute_projected, load
 
 log = logging.getLogger("services.payment")
 S = TypeVar("S", bound=BaseModel)
@@ -73,12 +73,6 @@ def failure_code(provider_code: str) -> str:
     if provider_code.endswith("BALANCE_NOT_ENOUGH"):
         return "payment_declined"
     return "provider_rejected"
-
-
-class Cause(BaseModel):
-    command_id: str
-    causation_id: str
-    correlation_id: str | None = None
 
 
 class NewPayment(BaseModel):
@@ -134,32 +128,15 @@ class Payments:
         result: T = await with_retries(self.settings.provider_attempts, self.settings.provider_retry_delay_s, call)
         return result
 
-    async def _run(
-        self,
-        aggregate: Aggregate[S, C],
-        stream_id: str,
-        command: C,
-        project: Callable[[S, int], Awaitable[None]],
-        cause: Cause | None = None,
-    ) -> S:
-        outcome = await execute(
-            self.streams,
-            aggregate,
-            stream_id,
-            command,
-            command_id=cause.command_id if cause else None,
-            causation_id=cause.causation_id if cause else None,
-            correlation_id=cause.correlation_id if cause else None,
-        )
-        if outcome.seq:
-            await project(outcome.state, outcome.seq)
+    async def _pay(self, payment_id: str, command: PaymentCommand, cause: Cause | None = None) -> Payment:
+        outcome = await execute_projected(self.streams, PAYMENT, payment_id, command, self.store.project_payment, cause)
         return outcome.state
 
-    async def _pay(self, payment_id: str, command: PaymentCommand, cause: Cause | None = None) -> Payment:
-        return await self._run(PAYMENT, payment_id, command, self.store.project_payment, cause)
-
     async def _agree(self, agreement_id: str, command: AgreementCommand, cause: Cause | None = None) -> Agreement:
-        return await self._run(AGREEMENT, agreement_id, command, self.store.project_agreement, cause)
+        outcome = await execute_projected(
+            self.streams, AGREEMENT, agreement_id, command, self.store.project_agreement, cause
+        )
+        return outcome.state
 
     async def payment(self, payment_id: str) -> Payment:
         payment, _ = await load(self.streams, PAYMENT, payment_id)

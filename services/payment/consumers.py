@@ -6,8 +6,8 @@ and each one re-projects its aggregate, healing a projection write lost to a cra
 
 from __future__ import annotations
 
-from services.payment.commands import Cause, Payments
-from shared.bus import Handler, PermanentFailure, command_id_for, idempotent
+from services.payment.commands import Payments
+from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.errors import InvalidState, NotFound
 from shared.events import Envelope
 from shared.events.listing import OrderClosed
@@ -32,21 +32,14 @@ OWN_EVENTS = (
 
 
 def handlers(payments: Payments, db: Database, name: str) -> dict[str, Handler]:
-    def cause(envelope: Envelope) -> Cause:
-        return Cause(
-            command_id=command_id_for(name, envelope),
-            causation_id=envelope.event_id,
-            correlation_id=envelope.correlation_id or envelope.event_id,
-        )
-
     async def order_closed(envelope: Envelope) -> None:
         p = OrderClosed.model_validate(envelope.payload)
-        await payments.close_for_order(p.order_id, cause(envelope))
+        await payments.close_for_order(p.order_id, cause_of(name, envelope))
 
     async def refund_approved(envelope: Envelope) -> None:
         p = RefundApproved.model_validate(envelope.payload)
         try:
-            await payments.request_refund(p.payment_id, p.refund_id, p.amount_fen, cause(envelope))
+            await payments.request_refund(p.payment_id, p.refund_id, p.amount_fen, cause_of(name, envelope))
         except (NotFound, InvalidState) as exc:
             # No such payment, or one that never succeeded: nothing to refund, and retrying will not change that.
             raise PermanentFailure(f"{exc.code}: {exc.message}") from exc

@@ -12,8 +12,7 @@ from aiohttp import web
 from shared.errors import NotFound
 from shared.http.app import create_app, internal_auth_middleware, json_response, parse_body
 from shared.http.idempotency import IdempotencyStore
-from shared.relay import Relay, SlotLease
-from shared.service import BUS, DB, background, bus_context, mongo_context, serve
+from shared.service import DB, bus_context, mongo_context, relay_context, serve
 from shared.settings import ServiceSettings
 from shared.streams import StreamStore, execute, load
 from shared.telemetry import setup_telemetry
@@ -69,13 +68,7 @@ def build_app(settings: ServiceSettings) -> web.Application:
 
     app.cleanup_ctx.append(stores)
 
-    async def relay(app: web.Application, stop: asyncio.Event) -> None:
-        lease = SlotLease(app[DB], "relay", slot_s=5)
-        await Relay(
-            app[STORE], app[BUS], producer=settings.service_name, poll_s=settings.relay_poll_s, lease=lease
-        ).run(stop)
-
-    app.cleanup_ctx.append(background("relay", relay))
+    app.cleanup_ctx.append(relay_context(settings, lambda app: app[STORE]))
     app.router.add_post("/counters/{counter_id}/increments", increment)
     app.router.add_post("/counters/{counter_id}/{action:poison|orphan|close}", simple)
     app.router.add_get("/counters/{counter_id}", get_counter)

@@ -19,39 +19,15 @@ from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
+from tests.support.internal_api import TOKEN, InternalApi
 from tests.support.processes import ServiceProcess
 
-TOKEN = "test-internal-token-0123456789"
-
 
 @dataclass
-class Reply:
-    status: int
-    body: Any
-
-
-@dataclass
-class ListingClient:
-    process: ServiceProcess
+class ListingClient(InternalApi):
     db: Database
     bus: Bus
     name: str
-    http: aiohttp.ClientSession
-
-    async def call(self, method: str, path: str, body: Any = None, **params: Any) -> Reply:
-        async with self.http.request(
-            method,
-            f"{self.process.url}/internal/v1{path}",
-            json=body,
-            params=params or None,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as resp:
-            return Reply(resp.status, await resp.json())
-
-    async def ok(self, method: str, path: str, body: Any = None, expect: int = 200, **params: Any) -> Any:
-        reply = await self.call(method, path, body, **params)
-        assert reply.status == expect, reply.body
-        return reply.body
 
     async def seller(self, level: int = 1, name: str = "小鱼的铺子") -> str:
         seller_id = new_id("usr")
@@ -158,7 +134,7 @@ async def _listing(name: str, env: dict[str, str], mongo_client: Client, log_dir
     try:
         await process.start()
         async with aiohttp.ClientSession() as http:
-            yield ListingClient(process, mongo_client[db_name], bus, service, http)
+            yield ListingClient(process=process, http=http, db=mongo_client[db_name], bus=bus, name=service)
     finally:
         process.stop()
         await bus.close()

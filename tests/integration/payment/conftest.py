@@ -20,9 +20,9 @@ from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT, ROOT
+from tests.support.internal_api import TOKEN, InternalApi, Reply
 from tests.support.processes import ServiceProcess
 
-TOKEN = "test-internal-token-0123456789"
 KEYS = ROOT / "services" / "sandbox" / "keys"
 APPID, MCHID, APIV3_KEY = "wx8888888888888888", "1900000001", "SandboxApiV3Key0123456789abcdef0"
 ALIPAY_APP_ID, ALIPAY_SELLER_ID = "2021000000000001", "2088000000000001"
@@ -47,34 +47,11 @@ def provider_env(sandbox_url: str) -> dict[str, str]:
 
 
 @dataclass
-class Reply:
-    status: int
-    body: Any
-
-
-@dataclass
-class PaymentClient:
-    process: ServiceProcess
+class PaymentClient(InternalApi):
     sandbox: ServiceProcess
     db: Database
     bus: Bus
     name: str
-    http: aiohttp.ClientSession
-
-    async def call(self, method: str, path: str, body: Any = None, **params: Any) -> Reply:
-        async with self.http.request(
-            method,
-            f"{self.process.url}/internal/v1{path}",
-            json=body,
-            params=params or None,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as resp:
-            return Reply(resp.status, await resp.json())
-
-    async def ok(self, method: str, path: str, body: Any = None, expect: int = 200, **params: Any) -> Any:
-        reply = await self.call(method, path, body, **params)
-        assert reply.status == expect, reply.body
-        return reply.body
 
     async def sandbox_post(self, path: str, body: Any) -> Reply:
         async with self.http.post(f"{self.sandbox.url}{path}", json=body) as resp:
@@ -214,7 +191,9 @@ async def payments(
     try:
         await process.start()
         async with aiohttp.ClientSession() as http:
-            yield PaymentClient(process, payment_sandbox, mongo_client[db_name], bus, service, http)
+            yield PaymentClient(
+                process=process, http=http, sandbox=payment_sandbox, db=mongo_client[db_name], bus=bus, name=service
+            )
     finally:
         process.stop()
         await bus.close()

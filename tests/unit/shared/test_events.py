@@ -45,7 +45,10 @@ def test_malformed_envelopes_are_rejected(bad: dict[str, object]) -> None:
         envelope(**bad)
 
 
-def test_payload_contracts_register_once() -> None:
+def test_payload_contracts_register_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A scratch registry: the catalog's own must hold only the catalog's events.
+    monkeypatch.setattr("shared.events.registry.PAYLOADS", {})
+
     @register("unit.tested", 1)
     class UnitTested(BaseModel):
         n: int
