@@ -70,8 +70,8 @@ down:
 demo:
 	@echo "make demo: not built yet (needs the gateway and the sandbox's buyer actions)"; exit 1
 
-bench:
-	@echo "make bench: not built yet (no service to measure yet)"; exit 1
+bench: infra
+	$(PY) -m bench.run
 
 clean: stop infra-stop
 	rm -rf .data

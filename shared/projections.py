@@ -24,3 +24,9 @@ async def project(collection: Collection, doc_id: str, seq: int, doc: dict[str, 
         except Exception as exc:
             if not is_duplicate_key(exc):  # two first writers upserting at once: look again
                 raise
+
+
+async def projected_seq(collection: Collection, doc_id: str) -> int:
+    """The stream position a projection was written at (0 if it is missing)."""
+    doc = await collection.find_one({"_id": doc_id}, projection={"seq": 1})
+    return int(doc.get("seq", 0)) if doc else 0

@@ -100,6 +100,8 @@ class Relay:
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self.wake = asyncio.Event()
+        # Appends of this process wake the relay at once; polling only finds other replicas' entries.
+        store.on_append(self.wake.set)
 
     async def run_once(self) -> int:
         """Publish what is pending; returns how many entries were published."""
@@ -160,6 +162,8 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before looking, so an append landing while we publish wakes the next round.
+            self.wake.clear()
             try:
                 published = await self.run_once()
             except asyncio.CancelledError:
@@ -168,7 +172,6 @@ class Relay:
                 log.exception("relay poll failed")
                 published = 0
             if published == 0:
-                self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=self.poll_s)
                 except TimeoutError:

@@ -30,7 +30,8 @@ class ServiceSettings(BaseSettings):
     otel_enabled: bool = True
     log_level: str = "INFO"
     # Outbox relay and consumers: poll interval and retry back-off, in seconds.
-    relay_poll_s: float = Field(default=0.2, gt=0)
+    # The relay wakes on this process's own appends; the poll finds entries other replicas appended.
+    relay_poll_s: float = Field(default=1.0, gt=0)
     consumer_prefetch: int = Field(default=32, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)

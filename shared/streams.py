@@ -75,6 +75,7 @@ class AlreadyApplied(Exception):
 
 ENTRIES = "stream_entries"
 SNAPSHOTS = "stream_snapshots"
+COMMANDS = "stream_commands"
 
 
 def _doc_to_entry(doc: dict[str, Any]) -> Entry:
@@ -94,8 +95,14 @@ class StreamStore:
         self.db = db
         self.entries = db[ENTRIES]
         self.snapshots = db[SNAPSHOTS]
+        self.commands = db[COMMANDS]
         self.clock = clock or SystemClock()
         self._new_event_id = new_event_id
+        self._appended: list[Callable[[], None]] = []
+
+    def on_append(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every successful append of this process (the relay wakes up instead of polling)."""
+        self._appended.append(listener)
 
     async def ensure_indexes(self) -> None:
         await self.entries.create_index([("stream_id", 1), ("seq", 1)], unique=True, name="stream_seq")
@@ -103,10 +110,28 @@ class StreamStore:
         await self.entries.create_index([("published", 1), ("stream_id", 1), ("seq", 1)], name="unpublished")
 
     async def read(self, stream_id: str, after_seq: int = 0) -> list[Entry]:
-        cursor = self.entries.find({"stream_id": stream_id, "seq": {"$gt": after_seq}}).sort("seq", 1)
-        return [_doc_to_entry(doc) async for doc in cursor]
+        """The entries after `after_seq`, in order. Read by `_id` one entry at a time: streams are short (snapshots
+        cut them), and an `_id` lookup is the one query FerretDB 1.24 on SQLite does not answer with a full scan."""
+        entries = []
+        seq = after_seq + 1
+        while (doc := await self.entries.find_one({"_id": f"{stream_id}#{seq}"})) is not None:
+            entries.append(_doc_to_entry(doc))
+            seq += 1
+        return entries
 
     async def find_by_command(self, command_id: str) -> Entry | None:
+        """The entry a command id appended, through the `_id`-keyed command index; None if it is not (yet) there."""
+        ref = await self.commands.find_one({"_id": command_id})
+        if ref is None:
+            return None
+        doc = await self.entries.find_one({"_id": f"{ref['stream_id']}#{ref['seq']}"})
+        return _doc_to_entry(doc) if doc else None
+
+    async def find_by_command_thoroughly(self, command_id: str) -> Entry | None:
+        """Also finds an entry whose command index row was lost to a crash right after the append (a full query)."""
+        found = await self.find_by_command(command_id)
+        if found is not None:
+            return found
         doc = await self.entries.find_one({"command_id": command_id})
         return _doc_to_entry(doc) if doc else None
 
@@ -149,10 +174,19 @@ class StreamStore:
             if not is_duplicate_key(exc):
                 raise
             if command_id is not None:
-                existing = await self.find_by_command(command_id)
+                existing = await self.find_by_command_thoroughly(command_id)
                 if existing is not None:
                     raise AlreadyApplied(existing) from None
             raise StreamConflict(f"{stream_id}#{seq} is taken") from None
+        if command_id is not None:
+            # The unique command_id on the entry is the guard; this row only makes finding it a keyed lookup.
+            try:
+                await self.commands.insert_one({"_id": command_id, "stream_id": stream_id, "seq": seq})
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+        for listener in self._appended:
+            listener()
         return entry
 
     async def load_snapshot(self, stream_id: str, schema: str) -> tuple[int, dict[str, Any]] | None:
@@ -243,7 +277,14 @@ async def execute(
             return Outcome(state, seq, done, already_applied=True)
     for attempt in range(max_attempts):
         state, seq = await load(store, aggregate, stream_id)
-        events = list(aggregate.decide(state, command))
+        try:
+            events = list(aggregate.decide(state, command))
+        except Exception:
+            # A retried command can be refused by the state its first run produced: if it ran, that is its answer.
+            done = await store.find_by_command_thoroughly(command_id) if command_id is not None else None
+            if done is None:
+                raise
+            return Outcome(state, seq, done, already_applied=True)
         if not events:
             return Outcome(state, seq, None)
         try:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from services.listing.domain import (
     ITEM,
@@ -62,9 +60,6 @@ from shared.ids import new_id
 from shared.streams import Aggregate, Cause, Outcome, StreamStore, execute_projected, load
 
 log = logging.getLogger("services.listing")
-
-S = TypeVar("S", bound=BaseModel)
-C = TypeVar("C")
 
 
 class Listing:
@@ -142,9 +137,9 @@ class Listing:
         self, item_id: str, buyer_id: str, channel: Channel, method: PaymentMethod, request_id: str | None
     ) -> Order:
         """Reserve the item (one winner among concurrent buyers), then open the order for it."""
-        item = await self.item(item_id)
         check_payment_method(channel, method)
         if policy(channel).requires_seller_wechat_collection:
+            item = await self.item(item_id)
             shop, _ = await load(self.streams, SHOP, item.shop_id)
             check_seller_accepts(channel, shop.wechat_collection == "active")
         order_id = new_id("ord")
@@ -257,15 +252,16 @@ class Listing:
         await self.settle_item(order)
         return 0
 
-    async def reproject(self, aggregate_id: str) -> None:
-        """Rewrite the projection of one aggregate from its stream (heals a projection write lost to a crash)."""
+    async def reproject(self, aggregate_id: str, seq: int) -> None:
+        """Rewrite the projection of one aggregate from its stream if it is behind `seq` (heals a projection write
+        lost to a crash); a projection already there costs one lookup."""
         prefix = aggregate_id[:4]
         targets: dict[str, tuple[Aggregate[Any, Any], Callable[[Any, int], Awaitable[None]]]] = {
             "shp_": (SHOP, self.store.project_shop),
             "itm_": (ITEM, self.store.project_item),
             "ord_": (ORDER, self.store.project_order),
         }
-        if prefix not in targets:
+        if prefix not in targets or await self.store.projected_seq(aggregate_id) >= seq:
             return
         aggregate, project = targets[prefix]
         state, seq = await load(self.streams, aggregate, aggregate_id)

@@ -72,7 +72,7 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
     async def own(envelope: Envelope) -> None:
         if envelope.producer != name:
             return  # another deployment's listing (a second environment on one broker): not our streams
-        await listing.reproject(envelope.aggregate_id)
+        await listing.reproject(envelope.aggregate_id, envelope.seq)
         if envelope.type in ("order.closed", "order.paid", "order.refunded"):
             await listing.settle_item(await listing.order(envelope.aggregate_id))
 

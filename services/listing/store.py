@@ -14,7 +14,7 @@ from services.listing.domain import Item, Shop
 from services.listing.orders import Order
 from shared.mongo import Collection, Database
 from shared.pagination import Keyset, after, sort_spec
-from shared.projections import project
+from shared.projections import project, projected_seq
 
 SELLER_ITEMS = Keyset(field="updated_at", descending=True)
 ORDER_LIST = Keyset(field="created_at", descending=True)
@@ -55,6 +55,10 @@ class ListingStore:
 
     async def project_order(self, order: Order, seq: int) -> None:
         await project(self.orders, order.order_id, seq, order.model_dump())
+
+    async def projected_seq(self, aggregate_id: str) -> int:
+        collections = {"shp_": self.shops, "itm_": self.items, "ord_": self.orders}
+        return await projected_seq(collections[aggregate_id[:4]], aggregate_id)
 
     # ----------------------------------------------------------------------------------------------- queries
 

@@ -49,8 +49,6 @@ from shared.protocols.alipay import AlipayMalformed, parse_timestamp
 from shared.streams import Cause, StreamStore, execute_projected, load
 
 log = logging.getLogger("services.payment")
-S = TypeVar("S", bound=BaseModel)
-C = TypeVar("C")
 T = TypeVar("T")
 
 LIMIT_CODES = {
@@ -414,7 +412,10 @@ class Payments:
             await self._retry(lambda: self.alipay.unsign(no, self.alipay_notify_url))
         return await self._agree(agreement_id, RecordUnsigned())
 
-    async def reproject(self, aggregate_id: str) -> None:
+    async def reproject(self, aggregate_id: str, seq: int) -> None:
+        """Rewrite a projection that is behind `seq` from its stream (heals a write lost to a crash)."""
+        if await self.store.projected_seq(aggregate_id) >= seq:
+            return
         if aggregate_id.startswith("pay_"):
             payment, seq = await load(self.streams, PAYMENT, aggregate_id)
             if seq:

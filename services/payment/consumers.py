@@ -46,7 +46,7 @@ def handlers(payments: Payments, db: Database, name: str) -> dict[str, Handler]:
 
     async def own(envelope: Envelope) -> None:
         if envelope.producer == name:
-            await payments.reproject(envelope.aggregate_id)
+            await payments.reproject(envelope.aggregate_id, envelope.seq)
 
     table: dict[str, Handler] = {"order.closed.v1": order_closed, "refund.approved.v1": refund_approved}
     table |= {f"{event_type}.v1": own for event_type in OWN_EVENTS}

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.payment.domain import OPEN, Agreement, Payment
 from shared.mongo import Collection, Database
-from shared.projections import project
+from shared.projections import project, projected_seq
 
 
 class PaymentStore:
@@ -38,6 +38,10 @@ class PaymentStore:
 
     async def project_agreement(self, agreement: Agreement, seq: int) -> None:
         await project(self.agreements, agreement.agreement_id, seq, agreement.model_dump())
+
+    async def projected_seq(self, aggregate_id: str) -> int:
+        collection = self.payments if aggregate_id.startswith("pay_") else self.agreements
+        return await projected_seq(collection, aggregate_id)
 
     async def payments_due(self, now: datetime, limit: int) -> list[str]:
         cursor = self.payments.find(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared.protocols import wechatpay as wp
-from tests.integration.payment.conftest import APPID, KEYS, PaymentClient
+from tests.integration.payment.conftest import PaymentClient
 from tests.support.infra import eventually
+from tests.support.providers import APPID, KEYS
 
 MERCHANT_PUBLIC = wp.load_certificate((KEYS / "TEST_ONLY_wechatpay_merchant_cert.pem").read_bytes()).public_key()
 

@@ -12,16 +12,9 @@ from typing import Any
 
 from shared.protocols import alipay as ap
 from shared.protocols import wechatpay as wp
-from tests.integration.payment.conftest import (
-    ALIPAY_APP_ID,
-    ALIPAY_SELLER_ID,
-    APIV3_KEY,
-    APPID,
-    KEYS,
-    MCHID,
-    PaymentClient,
-)
+from tests.integration.payment.conftest import PaymentClient
 from tests.support.infra import eventually
+from tests.support.providers import ALIPAY_APP_ID, ALIPAY_SELLER_ID, APIV3_KEY, APPID, KEYS, MCHID
 
 PLATFORM_PRIVATE = wp.load_private_key((KEYS / "TEST_ONLY_wechatpay_platform_private.pem").read_bytes())
 PLATFORM_SERIAL = wp.certificate_serial_no(

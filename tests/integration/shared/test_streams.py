@@ -96,3 +96,28 @@ async def test_entries_start_unpublished_and_carry_their_events(store: StreamSto
     assert outcome.entry is not None
     await store.mark_published("pub-1", outcome.entry.seq)
     assert [e for e in await store.unpublished(100) if e.stream_id == "pub-1"] == []
+
+
+async def test_a_command_whose_index_row_was_lost_is_still_found_and_applied_once(store: StreamStore) -> None:
+    first = await execute(store, COUNTER, "lost-1", Increment(by=2), command_id="cmd-lost-1")
+    assert await store.find_by_command("cmd-lost-1") is not None
+    # As if the process died between the append and the command index row.
+    await store.commands.delete_one({"_id": "cmd-lost-1"})
+    assert await store.find_by_command("cmd-lost-1") is None
+    again = await execute(store, COUNTER, "lost-1", Increment(by=2), command_id="cmd-lost-1")
+    assert again.already_applied and again.entry is not None and again.entry.seq == first.seq
+    assert again.state.value == 2
+    # A command its own first run now refuses (the counter closed since) also answers with that first run.
+    await execute(store, COUNTER, "lost-2", Increment(by=1), command_id="cmd-lost-2")
+    await execute(store, COUNTER, "lost-2", Close())
+    await store.commands.delete_one({"_id": "cmd-lost-2"})
+    replay = await execute(store, COUNTER, "lost-2", Increment(by=1), command_id="cmd-lost-2")
+    assert replay.already_applied and replay.entry is not None and replay.entry.seq == 1
+
+
+async def test_reading_a_stream_returns_every_entry_in_order_after_a_position(store: StreamStore) -> None:
+    for _ in range(5):
+        await execute(store, COUNTER, "read-1", Increment(by=1))
+    assert [e.seq for e in await store.read("read-1")] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in await store.read("read-1", after_seq=3)] == [4, 5]
+    assert await store.read("read-none") == []

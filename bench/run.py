@@ -1,0 +1,225 @@
+"""make bench: listing's and payment's hot paths as ratios to this machine's baselines, measured in the same run.
+
+Baselines: one FerretDB `insert_one` (the unit every stream append pays) and one HTTP round trip to /healthz of the
+same service process. Each figure is a median over sequential calls unless it says otherwise.
+Run: `make bench` (starts the infrastructure; starts its own listing, payment and sandbox processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from shared.mongo import make_client
+from shared.protocols import alipay as ap
+from shared.protocols import wechatpay as wp
+from tests.support.infra import AMQP_URL, MONGO_URL, start_infra
+from tests.support.processes import ServiceProcess
+from tests.support.providers import ALIPAY_APP_ID, KEYS, MCHID, provider_env
+
+TOKEN = "bench-internal-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def median_ms(call: Callable[[], Awaitable[Any]], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def median_sync_ms(call: Callable[[], Any], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def service(module: str, name: str, env: dict[str, str], logs: Path) -> ServiceProcess:
+    common = {
+        "SERVICE_NAME": name,
+        "MONGO_URL": MONGO_URL,
+        "MONGO_DB": f"bench_{name}",
+        "AMQP_URL": AMQP_URL,
+        "INTERNAL_TOKEN": TOKEN,
+        "OTEL_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    return ServiceProcess(module, {**common, **env}, logs)
+
+
+async def main() -> None:
+    start_infra()
+    run = uuid.uuid4().hex[:6]
+    logs = Path(tempfile.mkdtemp(prefix="fishbridge-bench-"))
+    client = make_client(MONGO_URL)
+    sandbox = service("services.sandbox", f"bench-sandbox-{run}", {"TIME_SCALE": "0.001"}, logs)
+    listing = service("services.listing", f"bench-listing-{run}", {}, logs)
+    payment = service("services.payment", f"bench-payment-{run}", {}, logs)
+    payment.env.update({**provider_env(sandbox.url), "PUBLIC_BASE_URL": payment.url})
+    rows: list[tuple[str, float, str]] = []
+    try:
+        for process in (sandbox, listing, payment):
+            await process.start()
+        scratch = client[f"bench_scratch_{run}"]["docs"]
+        counter = iter(range(10**9))
+        insert = await median_ms(lambda: scratch.insert_one({"_id": next(counter), "x": 1}), 300)
+        # How a lookup costs with the collection's size: FerretDB 1.24 on SQLite filters in a scan, index or not.
+        sized = client[f"bench_scratch_{run}"]["sized"]
+        await sized.create_index([("k", 1)])
+        scans = {}
+        for size in (500, 5000):
+            await sized.insert_many([{"k": f"k{i}", "pad": "x" * 200} for i in range(len(scans) * 500, size)])
+            scans[size] = await median_ms(lambda s=size: sized.find_one({"k": f"k{s // 2}"}), 30)
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+
+            async def post(url: str, body: Any, expect: int = 201) -> Any:
+                async with http.post(url, json=body) as resp:
+                    assert resp.status == expect, await resp.text()
+                    return await resp.json()
+
+            async def get(url: str, **params: Any) -> Any:
+                async with http.get(url, params=params or None) as resp:
+                    assert resp.status == 200, await resp.text()
+                    return await resp.json()
+
+            health = await median_ms(lambda: get(f"{listing.url}/healthz"), 300)
+            api = f"{listing.url}/internal/v1"
+            seller = f"usr_bench_{run}"
+            await post(f"{api}/shops", {"seller_id": seller, "name": "bench"})
+            words = ["九成新", "苹果", "手机", "Kindle", "相机", "自行车", "书", "耳机"]
+            items = []
+            for i in range(400):
+                body = {
+                    "seller_id": seller,
+                    "title": f"{words[i % 8]} {words[(i * 3) % 8]} 第{i}件",
+                    "category": "数码",
+                    "condition": "good",
+                    "price_fen": 1000 + i * 7,
+                    "city": "杭州",
+                }
+                item = await post(f"{api}/items", body)
+                await post(f"{api}/items/{item['id']}/publish", {"seller_id": seller}, 200)
+                items.append(item["id"])
+            pending = iter(items)
+            order = await median_ms(
+                lambda: post(
+                    f"{api}/orders",
+                    {"item_id": next(pending), "buyer_id": "usr_b", "channel": "app", "payment_method": "alipay"},
+                ),
+                100,
+            )
+            first = await median_ms(lambda: get(f"{api}/catalog", limit=20), 100)
+            search = await median_ms(lambda: get(f"{api}/catalog", q="苹果手机", limit=20), 100)
+            page = await get(f"{api}/catalog", limit=20, sort="price_asc")
+            deep = await median_ms(
+                lambda: get(f"{api}/catalog", limit=20, sort="price_asc", cursor=page["next_cursor"]), 100
+            )
+            contested = items[-1]
+            started = time.perf_counter()
+            replies = await asyncio.gather(
+                *(
+                    http.post(
+                        f"{api}/orders",
+                        json={
+                            "item_id": contested,
+                            "buyer_id": f"usr_{i}",
+                            "channel": "app",
+                            "payment_method": "alipay",
+                        },
+                    )
+                    for i in range(50)
+                )
+            )
+            rush = (time.perf_counter() - started) * 1000
+            winners = sum(r.status == 201 for r in replies)
+            for r in replies:
+                r.release()
+            expires = (datetime.now(UTC) + timedelta(minutes=15)).isoformat()
+            pay = await median_ms(
+                lambda: post(
+                    f"{payment.url}/internal/v1/payments",
+                    {
+                        "order_id": f"ord_{uuid.uuid4().hex}",
+                        "buyer_id": "usr_b",
+                        "seller_id": seller,
+                        "channel": "app",
+                        "method": "alipay",
+                        "amount_fen": 100,
+                        "expires_at": expires,
+                        "description": "bench",
+                    },
+                ),
+                100,
+            )
+
+        merchant_key = wp.load_private_key((KEYS / "TEST_ONLY_wechatpay_merchant_private.pem").read_bytes())
+        wechat_sign = median_sync_ms(
+            lambda: wp.build_authorization(
+                method="POST",
+                url="/v3/pay/transactions/jsapi",
+                body=b'{"a":1}',
+                mchid=MCHID,
+                serial_no="SERIAL",
+                private_key=merchant_key,
+                timestamp=int(time.time()),
+                nonce="n" * 32,
+            ),
+            500,
+        )
+        app_key = ap.load_private_key((KEYS / "TEST_ONLY_alipay_app_private.pem").read_bytes())
+        alipay_sign = median_sync_ms(
+            lambda: ap.build_request_params(
+                app_id=ALIPAY_APP_ID,
+                method="alipay.trade.query",
+                biz_content={"out_trade_no": "x"},
+                private_key=app_key,
+                now=datetime.now(UTC),
+            ),
+            500,
+        )
+
+        rows = [
+            ("baseline: FerretDB insert_one", insert, "1.00 (B)"),
+            ("baseline: HTTP GET /healthz (listing)", health, f"{health / insert:.2f} B"),
+            ("baseline: find by an indexed field, 500 docs", scans[500], f"{scans[500] / insert:.2f} B"),
+            ("baseline: find by an indexed field, 5,000 docs", scans[5000], f"{scans[5000] / insert:.2f} B"),
+            ("listing: place an order (reserve + order, 2 appends)", order, f"{order / insert:.2f} B"),
+            ("listing: catalog first page, 20 cards with sellers", first, f"{first / insert:.2f} B"),
+            ("listing: catalog search 苹果手机", search, f"{search / insert:.2f} B"),
+            ("listing: catalog page 2 by cursor (price_asc)", deep, f"{deep / insert:.2f} B"),
+            (f"listing: 50 concurrent buyers, one item ({winners} winner), total", rush, f"{rush / insert:.2f} B"),
+            ("payment: create an Alipay app payment (sign + 2 appends)", pay, f"{pay / insert:.2f} B"),
+            ("payment: WeChat request signature (RSA-2048)", wechat_sign, f"{wechat_sign / insert:.2f} B"),
+            ("payment: Alipay request signature (RSA2)", alipay_sign, f"{alipay_sign / insert:.2f} B"),
+        ]
+    finally:
+        for process in (payment, listing, sandbox):
+            process.stop()
+        for name in await client.list_database_names():
+            if name.startswith("bench_") and run in name:
+                await client.drop_database(name)
+        client.close()
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'median ms':>10}  ratio to B")
+    for label, ms, ratio in rows:
+        print(f"{label:<{width}}  {ms:>10.3f}  {ratio}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.exit(0)
