@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, SystemClock, utc
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
 from shared.telemetry import current_trace_carrier
@@ -76,6 +76,9 @@ class AlreadyApplied(Exception):
 ENTRIES = "stream_entries"
 SNAPSHOTS = "stream_snapshots"
 COMMANDS = "stream_commands"
+OUTBOX = "stream_outbox"
+# A marker with no entry this long after it was written belongs to an append that never happened.
+ORPHAN_MARKER_S = 60.0
 
 
 def _doc_to_entry(doc: dict[str, Any]) -> Entry:
@@ -96,6 +99,7 @@ class StreamStore:
         self.entries = db[ENTRIES]
         self.snapshots = db[SNAPSHOTS]
         self.commands = db[COMMANDS]
+        self.outbox = db[OUTBOX]
         self.clock = clock or SystemClock()
         self._new_event_id = new_event_id
         self._appended: list[Callable[[], None]] = []
@@ -107,7 +111,7 @@ class StreamStore:
     async def ensure_indexes(self) -> None:
         await self.entries.create_index([("stream_id", 1), ("seq", 1)], unique=True, name="stream_seq")
         await self.entries.create_index([("command_id", 1)], unique=True, name="command_id")
-        await self.entries.create_index([("published", 1), ("stream_id", 1), ("seq", 1)], name="unpublished")
+        await self.outbox.create_index([("stream_id", 1), ("seq", 1)], name="stream_seq")
 
     async def read(self, stream_id: str, after_seq: int = 0) -> list[Entry]:
         """The entries after `after_seq`, in order. Read by `_id` one entry at a time: streams are short (snapshots
@@ -168,6 +172,13 @@ class StreamStore:
         )
         doc = entry.model_dump()
         doc["_id"] = f"{stream_id}#{seq}"
+        # The relay's to-do marker goes first, so no appended entry is ever without one. It names a position, not
+        # content: whichever writer wins this seq, the marker is right; one nobody wins is dropped later.
+        try:
+            await self.outbox.insert_one({"_id": doc["_id"], "stream_id": stream_id, "seq": seq, "at": now})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
         try:
             await self.entries.insert_one(doc)
         except Exception as exc:
@@ -203,10 +214,30 @@ class StreamStore:
 
     async def mark_published(self, stream_id: str, seq: int) -> None:
         await self.entries.update_one({"_id": f"{stream_id}#{seq}"}, {"$set": {"published": True}})
+        await self.outbox.delete_one({"_id": f"{stream_id}#{seq}"})
 
     async def unpublished(self, limit: int) -> list[Entry]:
-        cursor = self.entries.find({"published": False}).sort([("stream_id", 1), ("seq", 1)]).limit(limit)
-        return [_doc_to_entry(doc) async for doc in cursor]
+        """Entries waiting for the relay, in (stream, seq) order, found through the small outbox of markers rather
+        than by querying every entry ever appended."""
+        markers = [m async for m in self.outbox.find({}).sort([("stream_id", 1), ("seq", 1)]).limit(limit)]
+        pending: list[Entry] = []
+        waiting: set[str] = set()
+        now = self.clock.now()
+        for marker in markers:
+            if marker["stream_id"] in waiting:
+                continue
+            doc = await self.entries.find_one({"_id": marker["_id"]})
+            if doc is None:
+                # Its writer is still at work (later seqs of the stream cannot exist yet), or lost the seq and left.
+                waiting.add(marker["stream_id"])
+                if (now - utc(marker["at"])).total_seconds() > ORPHAN_MARKER_S:
+                    await self.outbox.delete_one({"_id": marker["_id"]})
+                continue
+            if doc.get("published"):
+                await self.outbox.delete_one({"_id": marker["_id"]})
+                continue
+            pending.append(_doc_to_entry(doc))
+        return pending
 
 
 @dataclass(frozen=True)

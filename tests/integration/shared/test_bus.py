@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -55,6 +56,9 @@ async def test_a_redelivered_event_has_one_effect(sample: SamplePair) -> None:
     # As if the relay crashed after the broker's confirm but before marking the entry: it publishes it again.
     await sample.producer_db["stream_entries"].update_one(
         {"stream_id": counter_id, "seq": 1}, {"$set": {"published": False}}
+    )
+    await sample.producer_db["stream_outbox"].insert_one(
+        {"_id": f"{counter_id}#1", "stream_id": counter_id, "seq": 1, "at": datetime.now(UTC)}
     )
     await eventually(
         lambda: metric(sample, "events_duplicate_total"),

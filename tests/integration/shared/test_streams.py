@@ -121,3 +121,26 @@ async def test_reading_a_stream_returns_every_entry_in_order_after_a_position(st
     assert [e.seq for e in await store.read("read-1")] == [1, 2, 3, 4, 5]
     assert [e.seq for e in await store.read("read-1", after_seq=3)] == [4, 5]
     assert await store.read("read-none") == []
+
+
+async def test_the_outbox_lists_each_appended_entry_until_published_and_drops_orphan_markers(
+    store: StreamStore,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    await execute(store, COUNTER, "box-1", Increment(by=1))
+    await execute(store, COUNTER, "box-1", Increment(by=1))
+    assert [(e.stream_id, e.seq) for e in await store.unpublished(100) if e.stream_id == "box-1"] == [
+        ("box-1", 1),
+        ("box-1", 2),
+    ]
+    await store.mark_published("box-1", 1)
+    assert [e.seq for e in await store.unpublished(100) if e.stream_id == "box-1"] == [2]
+    # A marker whose append never happened: kept while its writer may still be at work, dropped once stale.
+    await store.outbox.insert_one({"_id": "box-2#1", "stream_id": "box-2", "seq": 1, "at": datetime.now(UTC)})
+    await store.unpublished(100)
+    assert await store.outbox.find_one({"_id": "box-2#1"}) is not None
+    stale = datetime.now(UTC) - timedelta(seconds=120)
+    await store.outbox.update_one({"_id": "box-2#1"}, {"$set": {"at": stale}})
+    await store.unpublished(100)
+    assert await store.outbox.find_one({"_id": "box-2#1"}) is None
