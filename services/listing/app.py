@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,8 +14,6 @@ from services.listing.store import ListingStore
 from shared.http.app import create_app, internal_auth_middleware
 from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
-
-log = logging.getLogger("services.listing")
 
 
 def build_app(settings: ListingSettings) -> web.Application:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -18,8 +17,6 @@ from services.payment.store import PaymentStore
 from shared.http.app import create_app, internal_auth_middleware
 from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
-
-log = logging.getLogger("services.payment")
 
 
 def build_app(settings: PaymentSettings) -> web.Application:
