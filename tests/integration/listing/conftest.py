@@ -155,11 +155,12 @@ async def listing(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIter
 
 @pytest.fixture(scope="session")
 async def fast_listing(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[ListingClient]:
-    """Timers in seconds: 2 s to pay, 2 s to auto-confirm, swept every 0.2 s."""
+    """Timers in seconds: 3 s to pay, 4 s to auto-confirm, swept every 0.2 s. Each leaves seconds for the events a
+    test sends in between (a payment, a refund case) to arrive first, even on a loaded machine."""
     env = {
-        "ORDER_PAYMENT_TIMEOUT_S": "2",
+        "ORDER_PAYMENT_TIMEOUT_S": "3",
         "ORDER_EXPIRY_GRACE_S": "0",
-        "AUTO_CONFIRM_AFTER_S": "2",
+        "AUTO_CONFIRM_AFTER_S": "4",
         "SWEEP_INTERVAL_S": "0.2",
         "ORPHAN_RESERVATION_S": "3",
     }
