@@ -298,3 +298,18 @@ async def test_order_lists_and_detail_are_per_party(listing: ListingClient) -> N
     assert (await listing.call("GET", f"/orders/{ids[0]}", viewer_id=new_id("usr"))).status == 404
     detail = await listing.ok("GET", f"/orders/{ids[0]}", viewer_id=seller)
     assert detail["timeline"][0]["type"] == "order.created"
+
+
+async def test_a_payment_method_outside_the_channel_is_refused_before_anything_is_reserved(
+    listing: ListingClient,
+) -> None:
+    item = await listing.item(await listing.seller())
+    for channel, method in (("mp", "alipay"), ("app", "wechat_pay"), ("mp", "alipay_password_free")):
+        reply = await listing.call(
+            "POST",
+            "/orders",
+            {"item_id": item["id"], "buyer_id": new_id("usr"), "channel": channel, "payment_method": method},
+        )
+        assert reply.status == 422 and reply.body["error"]["code"] == "payment_method_not_available_in_channel"
+    assert (await listing.ok("GET", f"/items/{item['id']}"))["status"] == "on_sale"
+    assert await listing.db["orders"].count_documents({"item_id": item["id"]}) == 0
