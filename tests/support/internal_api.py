@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
+from shared.bus import Bus
+from shared.events import Envelope
+from shared.ids import new_id
 from tests.support.processes import ServiceProcess
 
 TOKEN = "test-internal-token-0123456789"
@@ -37,3 +41,21 @@ class InternalApi:
         reply = await self.call(method, path, body, **params)
         assert reply.status == expect, reply.body
         return reply.body
+
+
+async def publish_as(
+    bus: Bus, producer: str, event_type: str, payload: dict[str, Any], aggregate_id: str, event_id: str | None = None
+) -> Envelope:
+    """Publish an event as another service's relay would (a service not running in the test)."""
+    envelope = Envelope(
+        event_id=event_id or new_id("evt"),
+        type=event_type,
+        version=1,
+        occurred_at=datetime.now(UTC),
+        producer=producer,
+        aggregate_id=aggregate_id,
+        seq=1,
+        payload=payload,
+    )
+    await bus.publish(envelope)
+    return envelope

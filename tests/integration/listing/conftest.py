@@ -19,7 +19,7 @@ from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
-from tests.support.internal_api import TOKEN, InternalApi
+from tests.support.internal_api import TOKEN, InternalApi, publish_as
 from tests.support.processes import ServiceProcess
 
 
@@ -68,19 +68,7 @@ class ListingClient(InternalApi):
         event_id: str | None = None,
         producer: str = "payment",
     ) -> Envelope:
-        """Publish an event as another service's relay would."""
-        envelope = Envelope(
-            event_id=event_id or new_id("evt"),
-            type=event_type,
-            version=1,
-            occurred_at=datetime.now(UTC),
-            producer=producer,
-            aggregate_id=aggregate_id,
-            seq=1,
-            payload=payload,
-        )
-        await self.bus.publish(envelope)
-        return envelope
+        return await publish_as(self.bus, producer, event_type, payload, aggregate_id, event_id)
 
     async def paid(self, order: dict[str, Any], event_id: str | None = None) -> Envelope:
         return await self.publish(

@@ -20,7 +20,7 @@ from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
-from tests.support.internal_api import TOKEN, InternalApi, Reply
+from tests.support.internal_api import TOKEN, InternalApi, Reply, publish_as
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
 
@@ -84,18 +84,7 @@ class PaymentClient(InternalApi):
         return [doc async for doc in self.db["notifications"].find({"key": key}).sort("received_at", 1)]
 
     async def publish(self, event_type: str, payload: dict[str, Any], aggregate_id: str, producer: str) -> Envelope:
-        envelope = Envelope(
-            event_id=new_id("evt"),
-            type=event_type,
-            version=1,
-            occurred_at=datetime.now(UTC),
-            producer=producer,
-            aggregate_id=aggregate_id,
-            seq=1,
-            payload=payload,
-        )
-        await self.bus.publish(envelope)
-        return envelope
+        return await publish_as(self.bus, producer, event_type, payload, aggregate_id)
 
     async def approve_refund(self, payment: dict[str, Any], amount_fen: int, refund_id: str | None = None) -> str:
         refund_id = refund_id or new_id("rfd")
