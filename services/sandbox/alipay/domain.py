@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from services.sandbox.records import from_payload, to_payload
 from shared.money import fen_to_yuan, yuan_to_fen
 from shared.protocols.alipay import SHANGHAI, AlipayMalformed, format_timestamp, parse_timestamp
 from shared.streams import Aggregate, NewEvent, RecordedEvent
@@ -408,21 +409,6 @@ class TradeOrder:
     def same_terms(self, other: TradeOrder) -> bool:
         return (self.total_fen, self.subject, self.product_code) == (other.total_fen, other.subject, other.product_code)
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "app_id": self.app_id,
-            "out_trade_no": self.out_trade_no,
-            "total_fen": self.total_fen,
-            "subject": self.subject,
-            "product_code": self.product_code,
-            "seller_id": self.seller_id,
-            "body": self.body,
-            "passback_params": self.passback_params,
-            "notify_url": self.notify_url,
-            "expires_at": self.expires_at,
-            "agreement_no": self.agreement_no,
-        }
-
 
 @dataclass(frozen=True)
 class Refund:
@@ -499,7 +485,7 @@ TRADE_NOT_EXIST = ("ACQ.TRADE_NOT_EXIST", "交易不存在")
 
 
 def _opened(order: TradeOrder, trade_no: str, now: datetime) -> NewEvent:
-    return NewEvent("trade.created", {**order.payload(), "trade_no": trade_no, "at": now})
+    return NewEvent("trade.created", {**to_payload(order), "trade_no": trade_no, "at": now})
 
 
 def _check_same_order(state: TradeState, order: TradeOrder) -> None:
@@ -561,19 +547,7 @@ def _recorded(event: NewEvent) -> RecordedEvent:
 
 
 def _order_from(payload: dict[str, Any]) -> TradeOrder:
-    return TradeOrder(
-        app_id=payload["app_id"],
-        out_trade_no=payload["out_trade_no"],
-        total_fen=payload["total_fen"],
-        subject=payload["subject"],
-        product_code=payload["product_code"],
-        seller_id=payload["seller_id"],
-        body=payload.get("body"),
-        passback_params=payload.get("passback_params"),
-        notify_url=payload.get("notify_url"),
-        expires_at=payload.get("expires_at"),
-        agreement_no=payload.get("agreement_no"),
-    )
+    return from_payload(TradeOrder, payload)
 
 
 def evolve_trade(state: TradeState, event: RecordedEvent) -> TradeState:
@@ -848,9 +822,6 @@ class TransferOrder:
         keys = ("amount_fen", "product_code", "payee_identity", "payee_identity_type", "payee_name")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
-    def payload(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
 
 @dataclass(frozen=True)
 class TransferState:
@@ -935,7 +906,7 @@ def decide_transfer(state: TransferState, cmd: TransferCommand) -> Sequence[NewE
             NewEvent(
                 "transfer.created",
                 {
-                    **cmd.order.payload(),
+                    **to_payload(cmd.order),
                     "order_id": cmd.order_id,
                     "pay_fund_order_id": cmd.pay_fund_order_id,
                     "status": cmd.outcome,
@@ -972,18 +943,7 @@ def decide_transfer(state: TransferState, cmd: TransferCommand) -> Sequence[NewE
 
 
 def _transfer_order_from(p: dict[str, Any]) -> TransferOrder:
-    return TransferOrder(
-        app_id=p["app_id"],
-        out_biz_no=p["out_biz_no"],
-        amount_fen=p["amount_fen"],
-        product_code=p["product_code"],
-        biz_scene=p["biz_scene"],
-        order_title=p["order_title"],
-        payee_identity=p["payee_identity"],
-        payee_identity_type=p["payee_identity_type"],
-        payee_name=p.get("payee_name"),
-        remark=p.get("remark"),
-    )
+    return from_payload(TransferOrder, p)
 
 
 def evolve_transfer(state: TransferState, event: RecordedEvent) -> TransferState:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from services.sandbox.records import from_payload, to_payload
 from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 BEIJING = timezone(timedelta(hours=8))
@@ -336,35 +337,6 @@ class Order:
     deadline: datetime
     terms: dict[str, Any]
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "appid": self.appid,
-            "mchid": self.mchid,
-            "out_trade_no": self.out_trade_no,
-            "description": self.description,
-            "total_fen": self.total_fen,
-            "openid": self.openid,
-            "notify_url": self.notify_url,
-            "attach": self.attach,
-            "deadline": self.deadline,
-            "terms": self.terms,
-        }
-
-    @classmethod
-    def from_payload(cls, p: dict[str, Any]) -> Order:
-        return cls(
-            appid=p["appid"],
-            mchid=p["mchid"],
-            out_trade_no=p["out_trade_no"],
-            description=p["description"],
-            total_fen=p["total_fen"],
-            openid=p["openid"],
-            notify_url=p["notify_url"],
-            attach=p.get("attach"),
-            deadline=p["deadline"],
-            terms=p["terms"],
-        )
-
 
 def order_from_request(req: JsapiRequest, now: datetime, *, min_window_s: float) -> Order:
     expire = parse_rfc3339(req.time_expire) if req.time_expire else None
@@ -497,7 +469,7 @@ class StateError(Exception):
 
 def _decide_place(state: Transaction, cmd: PlaceOrder) -> list[NewEvent]:
     if state.order is None:
-        return [NewEvent("order.placed", {**cmd.order.payload(), "prepay_id": cmd.prepay_id, "at": cmd.now})]
+        return [NewEvent("order.placed", {**to_payload(cmd.order), "prepay_id": cmd.prepay_id, "at": cmd.now})]
     if state.order.terms != cmd.order.terms:
         differing = sorted(k for k in cmd.order.terms if cmd.order.terms.get(k) != state.order.terms.get(k))
         raise invalid_request(f"201 商户订单号重复 (out_trade_no was placed with other {', '.join(differing)})")
@@ -620,7 +592,7 @@ def evolve_transaction(state: Transaction, event: RecordedEvent) -> Transaction:
     p = event.payload
     if event.type == "order.placed":
         return replace(
-            state, order=Order.from_payload(p), created_at=p["at"], prepay_id=p["prepay_id"], prepay_at=p["at"]
+            state, order=from_payload(Order, p), created_at=p["at"], prepay_id=p["prepay_id"], prepay_at=p["at"]
         )
     if event.type == "order.prepay_renewed":
         return replace(state, prepay_id=p["prepay_id"], prepay_at=p["at"])
@@ -687,35 +659,6 @@ class TransferBill:
     notify_url: str | None
     user_name: bool
     terms: dict[str, Any]
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "appid": self.appid,
-            "mchid": self.mchid,
-            "out_bill_no": self.out_bill_no,
-            "transfer_scene_id": self.transfer_scene_id,
-            "openid": self.openid,
-            "amount_fen": self.amount_fen,
-            "remark": self.remark,
-            "notify_url": self.notify_url,
-            "user_name": self.user_name,
-            "terms": self.terms,
-        }
-
-    @classmethod
-    def from_payload(cls, p: dict[str, Any]) -> TransferBill:
-        return cls(
-            appid=p["appid"],
-            mchid=p["mchid"],
-            out_bill_no=p["out_bill_no"],
-            transfer_scene_id=p["transfer_scene_id"],
-            openid=p["openid"],
-            amount_fen=p["amount_fen"],
-            remark=p["remark"],
-            notify_url=p.get("notify_url"),
-            user_name=p["user_name"],
-            terms=p["terms"],
-        )
 
 
 def bill_from_request(req: TransferRequest, mchid: str) -> TransferBill:
@@ -807,7 +750,7 @@ def _decide_transfer(state: Transfer, cmd: TransferCommand) -> Sequence[NewEvent
     if isinstance(cmd, CreateTransfer):
         if state.bill is None:
             payload = {
-                **cmd.bill.payload(),
+                **to_payload(cmd.bill),
                 "transfer_bill_no": cmd.transfer_bill_no,
                 "package_info": cmd.package_info,
                 "plan": {"outcome": cmd.plan.outcome, "after_s": cmd.plan.after_s},
@@ -863,7 +806,7 @@ def _evolve_transfer(state: Transfer, event: RecordedEvent) -> Transfer:
         plan = p.get("plan") or {}
         package_info = p.get("package_info")
         return Transfer(
-            bill=TransferBill.from_payload(p),
+            bill=from_payload(TransferBill, p),
             transfer_bill_no=p["transfer_bill_no"],
             state=WAIT_USER_CONFIRM if package_info else ACCEPTED,
             package_info=package_info,
