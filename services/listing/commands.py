@@ -62,6 +62,9 @@ from shared.streams import Aggregate, Cause, Outcome, StreamStore, execute_proje
 log = logging.getLogger("services.listing")
 
 
+ITEM_MOVES = ("order.closed", "order.paid", "order.refunded")
+
+
 class Listing:
     def __init__(
         self, streams: StreamStore, store: ListingStore, settings: ListingSettings, clock: Clock | None = None
@@ -80,7 +83,10 @@ class Listing:
 
     async def _order(self, order_id: str, command: OrderCommand, cause: Cause | None = None) -> Order:
         outcome = await execute_projected(self.streams, ORDER, order_id, command, self.store.project_order, cause)
-        await self.settle_item(outcome.state)
+        # Only a step that moves the item needs the follow-up here; the consumer of our own events and the sweeper
+        # repeat it after a crash.
+        if outcome.entry is not None and any(e.type in ITEM_MOVES for e in outcome.entry.events):
+            await self.settle_item(outcome.state)
         return outcome.state
 
     # ------------------------------------------------------------------------------------------------- shops

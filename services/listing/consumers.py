@@ -6,7 +6,7 @@ two writes left behind, and they make every event listing emits routable even wh
 
 from __future__ import annotations
 
-from services.listing.commands import Listing
+from services.listing.commands import ITEM_MOVES, Listing
 from services.listing.orders import PaymentMismatch, RecordPayment
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.errors import NotFound
@@ -73,7 +73,7 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
         if envelope.producer != name:
             return  # another deployment's listing (a second environment on one broker): not our streams
         await listing.reproject(envelope.aggregate_id, envelope.seq)
-        if envelope.type in ("order.closed", "order.paid", "order.refunded"):
+        if envelope.type in ITEM_MOVES:
             await listing.settle_item(await listing.order(envelope.aggregate_id))
 
     table: dict[str, Handler] = {

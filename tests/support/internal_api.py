@@ -11,9 +11,25 @@ import aiohttp
 from shared.bus import Bus
 from shared.events import Envelope
 from shared.ids import new_id
+from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
 from tests.support.processes import ServiceProcess
 
 TOKEN = "test-internal-token-0123456789"
+
+
+def service_env(service: str, db_name: str) -> dict[str, str]:
+    """What every service process under test gets: its name and database, the infrastructure, fast relay and retries."""
+    return {
+        "SERVICE_NAME": service,
+        "MONGO_URL": MONGO_URL,
+        "MONGO_DB": db_name,
+        "AMQP_URL": AMQP_URL,
+        "INTERNAL_TOKEN": TOKEN,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+        "RELAY_POLL_S": "0.05",
+        "CONSUMER_RETRY_DELAYS_S": "[0.2, 0.5]",
+        "CONSUMER_MAX_ATTEMPTS": "3",
+    }
 
 
 @dataclass

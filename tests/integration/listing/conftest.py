@@ -18,8 +18,8 @@ from shared.bus import Bus
 from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
-from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
-from tests.support.internal_api import TOKEN, InternalApi, publish_as
+from tests.support.infra import AMQP_URL
+from tests.support.internal_api import InternalApi, publish_as, service_env
 from tests.support.processes import ServiceProcess
 
 
@@ -105,15 +105,7 @@ async def _listing(name: str, env: dict[str, str], mongo_client: Client, log_dir
     process = ServiceProcess(
         "services.listing",
         {
-            "SERVICE_NAME": service,
-            "MONGO_URL": MONGO_URL,
-            "MONGO_DB": db_name,
-            "AMQP_URL": AMQP_URL,
-            "INTERNAL_TOKEN": TOKEN,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
-            "RELAY_POLL_S": "0.05",
-            "CONSUMER_RETRY_DELAYS_S": "[0.2, 0.5]",
-            "CONSUMER_MAX_ATTEMPTS": "3",
+            **service_env(service, db_name),
             **env,
         },
         log_dir,

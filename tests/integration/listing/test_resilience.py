@@ -6,8 +6,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.integration.listing.conftest import TOKEN, ListingClient
+from tests.integration.listing.conftest import ListingClient
 from tests.support.infra import eventually, jaeger_trace_spans
+from tests.support.internal_api import TOKEN
 from tests.support.traces import CONSUMER, SERVER, chain_to_root, kind
 
 

@@ -20,7 +20,7 @@ from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
-from tests.support.internal_api import TOKEN, InternalApi, Reply, publish_as
+from tests.support.internal_api import InternalApi, Reply, publish_as, service_env
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
 
@@ -135,15 +135,7 @@ async def payments(
     process = ServiceProcess(
         "services.payment",
         {
-            "SERVICE_NAME": service,
-            "MONGO_URL": MONGO_URL,
-            "MONGO_DB": db_name,
-            "AMQP_URL": AMQP_URL,
-            "INTERNAL_TOKEN": TOKEN,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
-            "RELAY_POLL_S": "0.05",
-            "CONSUMER_RETRY_DELAYS_S": "[0.2, 0.5]",
-            "CONSUMER_MAX_ATTEMPTS": "3",
+            **service_env(service, db_name),
             "PROVIDER_TIMEOUT_S": "1",
             "PROVIDER_ATTEMPTS": "3",
             "PROVIDER_RETRY_DELAY_S": "0.05",
