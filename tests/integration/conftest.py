@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,15 @@ import pytest
 from shared.bus import Bus
 from shared.events import Envelope
 from shared.mongo import Client, Database, make_client
-from tests.support.infra import AMQP_URL, MONGO_URL, ROOT, start_infra
+from tests.support.infra import AMQP_URL, MONGO_URL, ROOT, create_test_vhost, delete_test_vhost, start_infra
 
 
 @pytest.fixture(scope="session")
-def infra() -> None:
+def infra() -> Iterator[None]:
     start_infra()
+    create_test_vhost()
+    yield
+    delete_test_vhost()
 
 
 @pytest.fixture(scope="session")

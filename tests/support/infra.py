@@ -6,14 +6,22 @@ import asyncio
 import json
 import os
 import subprocess
+import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 MONGO_URL = os.environ.get("TEST_MONGO_URL", "mongodb://127.0.0.1:27017/")
-AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_BASE_URL = os.environ.get("TEST_AMQP_BASE_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# Each test session gets a RabbitMQ virtual host of its own, so its events never reach a running `make run` suite
+# (which uses the default vhost) or another test session, and theirs never reach it. The pid in the name lets a
+# later session remove the vhost of one that was killed before it could clean up.
+VHOST_PREFIX = "fishbridge-test-"
+VHOST = os.environ.get("TEST_AMQP_VHOST") or f"{VHOST_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+AMQP_URL = AMQP_BASE_URL.rstrip("/") + "/" + urllib.parse.quote(VHOST, safe="")
 JAEGER_API = os.environ.get("TEST_JAEGER_API", "http://127.0.0.1:16686")
 OTLP_ENDPOINT = os.environ.get("TEST_OTLP_ENDPOINT", "http://127.0.0.1:4318")
 
@@ -45,8 +53,46 @@ async def eventually(
         await asyncio.sleep(0.1)
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+def rabbitmqctl(*args: str) -> str:
+    result = subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=120)
+    return result.stdout
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def create_test_vhost() -> None:
+    """Create this session's vhost (guest may use it) and remove those left by test sessions that died."""
+    for name in rabbitmqctl("list_vhosts", "--no-table-headers", "name").split():
+        if not name.startswith(VHOST_PREFIX) or name == VHOST:
+            continue
+        pid = name[len(VHOST_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            rabbitmqctl("delete_vhost", name)
+    rabbitmqctl("add_vhost", VHOST)
+    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+
+
+def delete_test_vhost() -> None:
+    rabbitmqctl("delete_vhost", VHOST)
+
+
+def cut_off_rabbitmq() -> None:
+    """An outage of RabbitMQ as this session's processes see it, without touching the broker others use: guest loses
+    access to the session's vhost and its connections are closed, so reconnects fail until `restore_rabbitmq`."""
+    rabbitmqctl("clear_permissions", "-p", VHOST, "guest")
+    rabbitmqctl("close_all_connections", "-p", VHOST, "test outage")
+
+
+def restore_rabbitmq() -> None:
+    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
 
 
 def _get_json(url: str) -> Any:

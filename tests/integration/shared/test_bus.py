@@ -13,7 +13,7 @@ import pytest
 from shared.bus import Bus, Unroutable
 from shared.events import Envelope
 from tests.integration.shared.conftest import SamplePair
-from tests.support.infra import AMQP_URL, eventually, rabbitmqctl
+from tests.support.infra import AMQP_URL, cut_off_rabbitmq, eventually, restore_rabbitmq
 
 
 async def post(sample: SamplePair, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -70,13 +70,13 @@ async def test_a_redelivered_event_has_one_effect(sample: SamplePair) -> None:
 
 async def test_an_entry_appended_while_rabbitmq_is_down_is_published_when_it_returns(sample: SamplePair) -> None:
     counter_id = f"c-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("stop_app")
+    cut_off_rabbitmq()
     try:
         await post(sample, f"/counters/{counter_id}/increments", {"by": 4})  # Mongo is up: the command succeeds
         entry = await sample.producer_db["stream_entries"].find_one({"stream_id": counter_id})
         assert entry is not None and entry["published"] is False
     finally:
-        rabbitmqctl("start_app")
+        restore_rabbitmq()
     tallies = await eventually(
         lambda: tally_entries(sample, counter_id), until=lambda t: len(t) >= 1, timeout_s=60, what="tally after outage"
     )
