@@ -20,6 +20,7 @@ from services.listing.domain import (
     Item,
     ItemCommand,
     ItemFields,
+    ItemNotAvailable,
     NewItemFields,
     NoShop,
     OpenShop,
@@ -48,6 +49,7 @@ from services.listing.orders import (
     OrderCommand,
     RecordPayment,
     RecordPaymentClosed,
+    RecordPaymentStarted,
     ShipOrder,
 )
 from services.listing.settings import ListingSettings
@@ -149,14 +151,23 @@ class Listing:
             shop, _ = await load(self.streams, SHOP, item.shop_id)
             check_seller_accepts(channel, shop.wechat_collection == "active")
         order_id = new_id("ord")
+        # The item is part of the key: the same request id on another item is another reservation.
         reserved = await self._item(
             item_id,
             ReserveItem(order_id=order_id, buyer_id=buyer_id),
-            command_id=f"reserve:{buyer_id}:{request_id}" if request_id else None,
+            command_id=f"reserve:{item_id}:{buyer_id}:{request_id}" if request_id else None,
         )
-        if reserved.already_applied and reserved.entry is not None:
-            order_id = reserved.entry.events[0].payload["order_id"]  # a retried request: its first reservation
         held = reserved.state
+        if reserved.already_applied and reserved.entry is not None:
+            # A retried request: its first reservation decides the order. If that order was never written (a crash
+            # between the two appends) and the item has since been released, or taken by someone else, the retry
+            # must not open an order for an item that is no longer held for it.
+            order_id = reserved.entry.events[0].payload["order_id"]
+            first, seq = await load(self.streams, ORDER, order_id)
+            if seq:
+                return first
+            if held.status != "reserved" or held.order_id != order_id:
+                raise ItemNotAvailable("the item is not available", details={"status": held.status})
         expires_at = (held.reserved_at or self.clock.now()) + timedelta(seconds=self.settings.order_payment_timeout_s)
         create = CreateOrder(
             order_id=order_id,
@@ -197,6 +208,9 @@ class Listing:
     async def record_payment(self, order_id: str, command: RecordPayment, cause: Cause) -> Order:
         return await self._order(order_id, command, cause)
 
+    async def record_payment_started(self, order_id: str, payment_id: str, cause: Cause) -> Order:
+        return await self._order(order_id, RecordPaymentStarted(payment_id=payment_id), cause)
+
     async def record_payment_closed(self, order_id: str, payment_id: str, reason: str, cause: Cause) -> Order:
         return await self._order(order_id, RecordPaymentClosed(payment_id=payment_id, reason=reason), cause)
 
@@ -228,9 +242,13 @@ class Listing:
         now = self.clock.now()
         batch = self.settings.sweep_batch
         done = {"expired": 0, "auto_confirmed": 0, "repaired": 0}
-        expiry_cutoff = now - timedelta(seconds=self.settings.order_expiry_grace_s)
-        for order_id in await self.store.due_expiries(expiry_cutoff, batch):
-            done["expired"] += await self._timer(order_id, ExpireOrder(now=expiry_cutoff), "closed")
+        grace_s, backstop_s = self.settings.order_expiry_grace_s, self.settings.order_payment_backstop_s
+        expire = ExpireOrder(now=now, grace_s=grace_s, backstop_s=backstop_s)
+        due = await self.store.due_expiries(
+            now - timedelta(seconds=grace_s), now - timedelta(seconds=backstop_s), batch
+        )
+        for order_id in due:
+            done["expired"] += await self._timer(order_id, expire, "closed")
         for order_id in await self.store.due_auto_confirms(now, batch):
             done["auto_confirmed"] += await self._timer(order_id, AutoConfirm(now=now), "completed")
         orphan_cutoff = now - timedelta(seconds=self.settings.orphan_reservation_s)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from services.listing.commands import ITEM_MOVES, Listing
 from services.listing.orders import PaymentMismatch, RecordPayment
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
-from shared.errors import NotFound
 from shared.events import Envelope
-from shared.events.payment import PaymentClosed, PaymentSucceeded
+from shared.events.payment import PaymentClosed, PaymentCreated, PaymentSucceeded
 from shared.events.refund import RefundClosed, RefundCompleted, RefundRequested
 from shared.events.wallet import CollectionActivated, WalletInvited
 from shared.mongo import Database
@@ -25,7 +24,9 @@ OWN_EVENTS = (
     "item.updated",
     "item.withdrawn",
     "order.created",
+    "order.payment_started",
     "order.paid",
+    "order.late_payment",
     "order.shipped",
     "order.completed",
     "order.closed",
@@ -41,9 +42,14 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
         command = RecordPayment(payment_id=p.payment_id, amount_fen=p.amount_fen, method=p.method)
         try:
             await listing.record_payment(p.order_id, command, cause_of(name, envelope))
-        except (PaymentMismatch, NotFound) as exc:
-            # Money arrived that this order cannot take: a person must look (and refund); retrying changes nothing.
+        except PaymentMismatch as exc:
+            # Money that does not fit the order (another amount): a person must look; retrying changes nothing. An
+            # order not found yet is retried like any other failure, and parked only if it never appears.
             raise PermanentFailure(f"{exc.code}: {exc.message} {exc.details}") from exc
+
+    async def payment_created(envelope: Envelope) -> None:
+        p = PaymentCreated.model_validate(envelope.payload)
+        await listing.record_payment_started(p.order_id, p.payment_id, cause_of(name, envelope))
 
     async def payment_closed(envelope: Envelope) -> None:
         p = PaymentClosed.model_validate(envelope.payload)
@@ -77,6 +83,7 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
             await listing.settle_item(await listing.order(envelope.aggregate_id))
 
     table: dict[str, Handler] = {
+        "payment.created.v1": payment_created,
         "payment.succeeded.v1": payment_succeeded,
         "payment.closed.v1": payment_closed,
         "refund.requested.v1": refund_requested,

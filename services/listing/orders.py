@@ -25,6 +25,12 @@ class PaymentMismatch(AppError):
     status, code = 409, "payment_mismatch"
 
 
+class NotYet(AppError):
+    """An event that depends on one not applied yet (a case closing before it opened): retried, never dropped."""
+
+    status, code = 409, "out_of_order"
+
+
 class Shipment(BaseModel):
     carrier: str
     tracking_no: str
@@ -60,6 +66,8 @@ class Order(BaseModel):
     completed_at: datetime | None = None
     closed_reason: str | None = None
     refunded_fen: int = 0
+    closed_refund_ids: list[str] = Field(default_factory=list)
+    late_payment_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
     @property
@@ -85,7 +93,17 @@ class CancelOrder(BaseModel):
 
 
 class ExpireOrder(BaseModel):
+    """The payment deadline passed. With no payment started the order closes after `grace_s`; a started payment is
+    closed by the payment service at the provider first (its `payment.closed` closes the order), and listing closes
+    the order itself only after `backstop_s`, in case that never comes."""
+
     now: datetime
+    grace_s: float = Field(ge=0)
+    backstop_s: float = Field(ge=0)
+
+
+class RecordPaymentStarted(BaseModel):
+    payment_id: str
 
 
 class RecordPayment(BaseModel):
@@ -134,6 +152,7 @@ OrderCommand = (
     CreateOrder
     | CancelOrder
     | ExpireOrder
+    | RecordPaymentStarted
     | RecordPayment
     | RecordPaymentClosed
     | ShipOrder
@@ -156,6 +175,13 @@ def _parties(state: Order) -> dict[str, Any]:
 
 def _closed(state: Order, reason: str) -> NewEvent:
     return NewEvent("order.closed", {**_parties(state), "item_id": state.item_id, "reason": reason})
+
+
+def _late_payment(state: Order, command: RecordPayment) -> NewEvent:
+    return NewEvent(
+        "order.late_payment",
+        {**_parties(state), "payment_id": command.payment_id, "amount_fen": command.amount_fen},
+    )
 
 
 def _completed(state: Order, by: Literal["buyer", "auto"]) -> NewEvent:
@@ -204,10 +230,23 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
         _not_in(state, "pending_payment")
         return [_closed(state, "buyer_cancelled")]
     if isinstance(command, ExpireOrder):
-        if state.status != "pending_payment" or state.expires_at is None or command.now < state.expires_at:
+        if state.status != "pending_payment" or state.expires_at is None:
+            return []
+        wait_s = command.backstop_s if state.payment_id else command.grace_s
+        if command.now < state.expires_at + timedelta(seconds=wait_s):
             return []
         return [_closed(state, "payment_expired")]
+    if isinstance(command, RecordPaymentStarted):
+        if state.status != "pending_payment" or state.payment_id is not None:
+            return []  # paid or closed already, or told before: nothing changes
+        return [NewEvent("order.payment_started", {**_parties(state), "payment_id": command.payment_id})]
     if isinstance(command, RecordPayment):
+        if state.status == "closed":
+            # Paid after the order closed (a cashier finished late): the payment service refunds it in full by itself
+            # (it knows the order closed); the order only records that the money came and goes back.
+            if command.payment_id in state.late_payment_ids:
+                return []
+            return [_late_payment(state, command)]
         if state.payment_id == command.payment_id and state.status != "pending_payment":
             return []  # the same payment again (redelivery through another path)
         if command.amount_fen != state.amount_fen:
@@ -283,8 +322,16 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
             )
         ]
     if isinstance(command, CloseRefund):
+        if command.refund_id in state.closed_refund_ids:
+            return []  # closed before
         if state.status != "refunding" or state.refund_id != command.refund_id:
-            return []
+            if state.status == "refunded" and state.refund_id == command.refund_id:
+                return []  # the case completed with a refund: its close changes nothing
+            # The case closes before listing saw it open (events on different queues): wait for the opening.
+            raise NotYet(
+                "the refund case is not open on this order (yet)",
+                details={"status": state.status, "refund_id": state.refund_id, "closing": command.refund_id},
+            )
         back = "shipped" if state.shipment is not None else "paid"
         resume = None
         if back == "shipped":
@@ -320,7 +367,9 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
 
 _ACTORS: dict[str, Actor] = {
     "order.created": "buyer",
+    "order.payment_started": "buyer",
     "order.paid": "buyer",
+    "order.late_payment": "buyer",
     "order.shipped": "seller",
     "order.refund_opened": "buyer",
 }
@@ -356,7 +405,11 @@ def evolve_order(state: Order, event: RecordedEvent) -> Order:
             timeline=timeline,
         )
     update: dict[str, Any] = {"timeline": timeline}
-    if event.type == "order.paid":
+    if event.type == "order.payment_started":
+        update |= {"payment_id": p["payment_id"]}
+    elif event.type == "order.late_payment":
+        update |= {"late_payment_ids": [*state.late_payment_ids, p["payment_id"]]}
+    elif event.type == "order.paid":
         update |= {
             "status": "paid",
             "payment_id": p["payment_id"],
@@ -385,6 +438,7 @@ def evolve_order(state: Order, event: RecordedEvent) -> Order:
         update |= {
             "status": p["status"],
             "refund_id": None,
+            "closed_refund_ids": [*state.closed_refund_ids, p["refund_id"]],
             "refund_paused_remaining_s": None,
             "auto_confirm_at": datetime.fromisoformat(resume) if resume else None,
         }

@@ -105,10 +105,17 @@ class ListingStore:
 
     # -------------------------------------------------------------------------------------------- timer scans
 
-    async def due_expiries(self, cutoff: datetime, limit: int) -> list[str]:
-        cursor = self.orders.find(
-            {"status": "pending_payment", "expires_at": {"$lte": cutoff}}, projection={"_id": 1}
-        ).limit(limit)
+    async def due_expiries(self, cutoff: datetime, backstop_cutoff: datetime, limit: int) -> list[str]:
+        """Unpaid orders past their deadline: with no payment started after the grace, otherwise after the backstop
+        (the payment service closes those first, and its `payment.closed` closes the order)."""
+        query = {
+            "status": "pending_payment",
+            "$or": [
+                {"payment_id": None, "expires_at": {"$lte": cutoff}},
+                {"expires_at": {"$lte": backstop_cutoff}},
+            ],
+        }
+        cursor = self.orders.find(query, projection={"_id": 1}).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
     async def due_auto_confirms(self, now: datetime, limit: int) -> list[str]:

@@ -146,6 +146,28 @@ class OrderClosed(Payload):
     reason: Literal["buyer_cancelled", "payment_expired", "payment_closed"]
 
 
+@register("order.payment_started")
+class OrderPaymentStarted(Payload):
+    """The buyer started paying: from now on the payment service closes the unpaid payment at its provider after the
+    deadline, and its `payment.closed` closes the order (listing's own timer waits for it)."""
+
+    order_id: str
+    seller_id: str
+    buyer_id: str
+    payment_id: str
+
+
+@register("order.late_payment")
+class OrderLatePayment(Payload):
+    """A payment succeeded at the provider after the order had closed; the payment service refunds it in full."""
+
+    order_id: str
+    seller_id: str
+    buyer_id: str
+    payment_id: str
+    amount_fen: int = Field(gt=0)
+
+
 @register("order.refund_opened")
 class OrderRefundOpened(Payload):
     """A refund case opened on a paid or shipped order: the order is `refunding`, auto-confirm is paused."""

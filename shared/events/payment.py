@@ -12,6 +12,21 @@ from shared.events.registry import register
 Provider = Literal["alipay", "wechatpay"]
 
 
+@register("payment.created")
+class PaymentCreated(Payload):
+    """A payment was opened for an order (its provider number minted, the provider not yet called). The fields other
+    services rely on; the event carries more for payment's own use."""
+
+    payment_id: str
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    channel: Channel
+    method: PaymentMethod
+    amount_fen: int = Field(gt=0)
+    expires_at: AwareDatetime
+
+
 @register("payment.succeeded")
 class PaymentSucceeded(Payload):
     payment_id: str

@@ -313,3 +313,145 @@ async def test_a_payment_method_outside_the_channel_is_refused_before_anything_i
         assert reply.status == 422 and reply.body["error"]["code"] == "payment_method_not_available_in_channel"
     assert (await listing.ok("GET", f"/items/{item['id']}"))["status"] == "on_sale"
     assert await listing.db["orders"].count_documents({"item_id": item["id"]}) == 0
+
+
+async def test_retried_order_after_release_does_not_sell_twice(fast_listing: ListingClient) -> None:
+    """Buyer 1's reservation is written, the process dies before the order is, the orphan sweeper releases the item,
+    buyer 2 buys it; buyer 1's retry with the same request id must not open a second order for the sold item."""
+    from services.listing.domain import ITEM, ReserveItem
+    from services.listing.store import ListingStore
+    from shared.streams import Cause, StreamStore, execute_projected
+
+    listing = fast_listing
+    item = await listing.item(await listing.seller())
+    buyer_1, buyer_2 = new_id("usr"), new_id("usr")
+    # What the crashed request had written: the reservation, keyed as place_order keys it, and no order.
+    await execute_projected(
+        StreamStore(listing.db),
+        ITEM,
+        item["id"],
+        ReserveItem(order_id=new_id("ord"), buyer_id=buyer_1),
+        ListingStore(listing.db).project_item,
+        Cause(command_id=f"reserve:{item['id']}:{buyer_1}:req-crashed"),
+    )
+    await eventually(
+        lambda: listing.ok("GET", f"/items/{item['id']}"),
+        until=lambda i: i["status"] == "on_sale",
+        timeout_s=30,
+        what="the orphaned reservation released",
+    )
+    second = await listing.order(item["id"], buyer_2)
+    retry = await listing.call(
+        "POST",
+        "/orders",
+        {
+            "item_id": item["id"],
+            "buyer_id": buyer_1,
+            "channel": "app",
+            "payment_method": "alipay",
+            "request_id": "req-crashed",
+        },
+    )
+    assert retry.status == 409 and retry.body["error"]["code"] == "item_not_available", retry.body
+    orders = [doc["_id"] async for doc in listing.db["orders"].find({"item_id": item["id"]})]
+    assert orders == [second["id"]]
+    assert (await listing.ok("GET", f"/items/{item['id']}"))["order_id"] == second["id"]
+
+
+async def test_the_same_request_id_on_another_item_is_another_order(listing: ListingClient) -> None:
+    seller = await listing.seller()
+    first_item, second_item = await listing.item(seller), await listing.item(seller)
+    body = {"buyer_id": new_id("usr"), "channel": "app", "payment_method": "alipay", "request_id": "req-same"}
+    first = await listing.ok("POST", "/orders", {**body, "item_id": first_item["id"]}, 201)
+    second = await listing.ok("POST", "/orders", {**body, "item_id": second_item["id"]}, 201)
+    assert first["id"] != second["id"]
+    assert (first["item"]["id"], second["item"]["id"]) == (first_item["id"], second_item["id"])
+    for item in (first_item, second_item):
+        shown = await listing.ok("GET", f"/items/{item['id']}")
+        assert shown["status"] == "reserved"
+
+
+async def test_a_payment_after_the_order_closed_is_recorded_not_parked(listing: ListingClient) -> None:
+    item = await listing.item(await listing.seller())
+    order = await listing.order(item["id"])
+    await listing.ok("POST", f"/orders/{order['id']}/cancel", {"buyer_id": order["buyer_id"]})
+    await listing.paid(order)
+    late = await eventually(
+        lambda: listing.ok("GET", f"/orders/{order['id']}"),
+        until=lambda o: o["timeline"][-1]["type"] == "order.late_payment",
+        what="the late payment on the order's timeline",
+    )
+    # The order stays closed and its item on sale; the payment service refunds the money by itself.
+    assert late["status"] == "closed"
+    assert (await listing.ok("GET", f"/items/{item['id']}"))["status"] == "on_sale"
+
+
+async def test_an_order_with_a_started_payment_waits_for_payment_closed(fast_listing: ListingClient) -> None:
+    listing = fast_listing
+    seller = await listing.seller()
+    waiting = await listing.order((await listing.item(seller))["id"])
+    control = await listing.order((await listing.item(seller))["id"])
+    payment_id = new_id("pay")
+    await listing.publish(
+        "payment.created",
+        {
+            "payment_id": payment_id,
+            "order_id": waiting["id"],
+            "buyer_id": waiting["buyer_id"],
+            "seller_id": seller,
+            "channel": "app",
+            "method": "alipay",
+            "amount_fen": waiting["amount_fen"],
+            "expires_at": waiting["expires_at"],
+        },
+        payment_id,
+    )
+    await eventually(
+        lambda: listing.ok("GET", f"/orders/{waiting['id']}"),
+        until=lambda o: o["timeline"][-1]["type"] == "order.payment_started",
+        what="the payment start recorded",
+    )
+    # The control order, with no payment started, expires on listing's own timer ...
+    await eventually(
+        lambda: listing.ok("GET", f"/orders/{control['id']}"),
+        until=lambda o: o["status"] == "closed",
+        what="the control order expired",
+    )
+    # ... so the sweeper has passed the other one's deadline, and left it to the payment service.
+    assert (await listing.ok("GET", f"/orders/{waiting['id']}"))["status"] == "pending_payment"
+    await listing.publish(
+        "payment.closed", {"payment_id": payment_id, "order_id": waiting["id"], "reason": "expired"}, payment_id
+    )
+    closed = await eventually(
+        lambda: listing.ok("GET", f"/orders/{waiting['id']}"),
+        until=lambda o: o["status"] == "closed",
+        what="the order closed by payment.closed",
+    )
+    assert closed["closed_reason"] == "payment_closed"
+
+
+async def test_a_case_closed_before_it_was_seen_opening_is_applied_once_it_opens(listing: ListingClient) -> None:
+    seller = await listing.seller()
+    order = await listing.order((await listing.item(seller))["id"])
+    await listing.paid(order)
+    await eventually(
+        lambda: listing.ok("GET", f"/orders/{order['id']}"), until=lambda o: o["status"] == "paid", what="paid"
+    )
+    refund_id = new_id("rfd")
+    case = {"refund_id": refund_id, "order_id": order["id"], "buyer_id": order["buyer_id"], "seller_id": seller}
+    # refund.closed is handled first (it is retried, not acked as done) ...
+    await listing.publish("refund.closed", {**case, "reason": "buyer_withdrew"}, refund_id, producer="refund")
+    await asyncio.sleep(0.3)
+    await listing.publish(
+        "refund.requested",
+        {**case, "kind": "refund_only", "channel": "app", "amount_fen": order["amount_fen"]},
+        refund_id,
+        producer="refund",
+    )
+    # ... so the order ends back where it was, not refunding for ever.
+    done = await eventually(
+        lambda: listing.ok("GET", f"/orders/{order['id']}"),
+        until=lambda o: [t["type"] for t in o["timeline"]][-2:] == ["order.refund_opened", "order.refund_closed"],
+        what="the case opened and then closed",
+    )
+    assert done["status"] == "paid"

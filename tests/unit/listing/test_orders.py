@@ -15,12 +15,14 @@ from services.listing.orders import (
     ConfirmReceipt,
     CreateOrder,
     ExpireOrder,
+    NotYet,
     OpenRefund,
     Order,
     OrderCommand,
     PaymentMismatch,
     RecordPayment,
     RecordPaymentClosed,
+    RecordPaymentStarted,
     ShipOrder,
 )
 from shared.errors import InvalidState, NotFound
@@ -114,10 +116,23 @@ def test_a_second_payment_for_a_paid_order_is_refused() -> None:
         apply(ORDER, paid(), RecordPayment(payment_id="pay_2", amount_fen=35_000, method="wechat_pay"))
 
 
-def test_a_payment_for_a_closed_order_is_refused() -> None:
+def test_a_payment_for_a_closed_order_is_recorded_as_late_and_leaves_the_order_closed() -> None:
     closed = run(CancelOrder(buyer_id="usr_b"), state=pending())
-    with pytest.raises(PaymentMismatch):
-        apply(ORDER, closed, PAY)
+    state, events = apply(ORDER, closed, PAY)
+    assert types(events) == ["order.late_payment"] and state.status == "closed"
+    assert events[0].payload["payment_id"] == "pay_1" and events[0].payload["amount_fen"] == 35_000
+    assert state.late_payment_ids == ["pay_1"] and state.timeline[-1].type == "order.late_payment"
+    assert_contract(events)
+    _, again = apply(ORDER, state, PAY)
+    assert again == []
+
+
+def test_a_late_payment_of_a_started_payment_is_recorded_once_too() -> None:
+    started = run(RecordPaymentStarted(payment_id="pay_1"), CancelOrder(buyer_id="usr_b"), state=pending())
+    state, events = apply(ORDER, started, PAY)
+    assert types(events) == ["order.late_payment"]
+    _, again = apply(ORDER, state, PAY)
+    assert again == []
 
 
 def test_the_buyer_cancels_an_unpaid_order() -> None:
@@ -138,17 +153,46 @@ def test_a_paid_order_cannot_be_cancelled() -> None:
         apply(ORDER, paid(), CancelOrder(buyer_id="usr_b"))
 
 
-def test_expiry_closes_an_unpaid_order_only_after_its_deadline() -> None:
-    _, early = apply(ORDER, pending(), ExpireOrder(now=T0 + timedelta(minutes=14, seconds=59)))
+def expire_at(seconds_after_deadline: float) -> ExpireOrder:
+    return ExpireOrder(now=T0 + timedelta(minutes=15, seconds=seconds_after_deadline), grace_s=30, backstop_s=3600)
+
+
+def test_expiry_closes_an_unpaid_order_only_after_its_deadline_and_grace() -> None:
+    _, early = apply(ORDER, pending(), expire_at(29))
     assert early == []
-    state, events = apply(ORDER, pending(), ExpireOrder(now=T0 + timedelta(minutes=15)))
+    state, events = apply(ORDER, pending(), expire_at(30))
     assert events[0].payload["reason"] == "payment_expired" and state.status == "closed"
     assert state.timeline[-1].actor == "system"
 
 
 def test_expiry_leaves_a_paid_order_alone() -> None:
-    _, events = apply(ORDER, paid(), ExpireOrder(now=T0 + timedelta(hours=1)))
+    _, events = apply(ORDER, paid(), expire_at(3600))
     assert events == []
+
+
+def test_expiry_waits_for_the_payment_service_once_a_payment_started() -> None:
+    # A buyer who paid at the last second, with the notification still in WeChat's retries, keeps the item: the
+    # payment service closes the payment at the provider first and its payment.closed closes the order.
+    started, events = apply(ORDER, pending(), RecordPaymentStarted(payment_id="pay_1"))
+    assert types(events) == ["order.payment_started"] and started.payment_id == "pay_1"
+    assert_contract(events)
+    _, waiting = apply(ORDER, started, expire_at(3599))
+    assert waiting == []
+    state, events = apply(ORDER, started, RecordPaymentClosed(payment_id="pay_1", reason="expired"))
+    assert state.status == "closed" and events[0].payload["reason"] == "payment_closed"
+    # ... and if payment.closed never comes, the backstop closes it.
+    state, events = apply(ORDER, started, expire_at(3600))
+    assert state.status == "closed" and events[0].payload["reason"] == "payment_expired"
+
+
+def test_a_started_payment_is_recorded_once_and_only_on_an_unpaid_order() -> None:
+    started = run(RecordPaymentStarted(payment_id="pay_1"), state=pending())
+    _, again = apply(ORDER, started, RecordPaymentStarted(payment_id="pay_1"))
+    assert again == []
+    _, on_paid = apply(ORDER, paid(), RecordPaymentStarted(payment_id="pay_1"))
+    assert on_paid == []
+    state, events = apply(ORDER, started, PAY)
+    assert types(events) == ["order.paid"] and state.status == "paid"
 
 
 def test_a_closed_payment_closes_the_unpaid_order_but_not_a_paid_one() -> None:
@@ -236,7 +280,26 @@ def test_redelivered_refund_events_change_nothing() -> None:
     state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
     _, events = apply(ORDER, state, OpenRefund(refund_id="rfd_1", now=T0))
     assert events == []
-    _, events = apply(ORDER, state, CloseRefund(refund_id="rfd_other", now=T0))
+    closed = run(CloseRefund(refund_id="rfd_1", now=T0), state=state)
+    _, events = apply(ORDER, closed, CloseRefund(refund_id="rfd_1", now=T0))
+    assert events == []
+
+
+def test_a_case_closing_before_listing_saw_it_open_waits_instead_of_being_dropped() -> None:
+    # refund.closed handled before refund.requested: acking it as done would leave the order refunding for ever once
+    # the opening arrives. It is refused as "not yet", so the consumer retries it (and parks it if it never fits).
+    with pytest.raises(NotYet):
+        apply(ORDER, shipped(), CloseRefund(refund_id="rfd_1", now=T0))
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
+    with pytest.raises(NotYet):
+        apply(ORDER, state, CloseRefund(refund_id="rfd_other", now=T0))
+    state, events = apply(ORDER, state, CloseRefund(refund_id="rfd_1", now=T0))
+    assert types(events) == ["order.refund_closed"] and state.status == "shipped"
+
+
+def test_closing_a_case_that_ended_in_a_refund_changes_nothing() -> None:
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), CompleteRefund(refund_id="rfd_1", amount_fen=100), state=paid())
+    _, events = apply(ORDER, state, CloseRefund(refund_id="rfd_1", now=T0))
     assert events == []
 
 
