@@ -3,7 +3,10 @@
 A command loads a stream (snapshot + tail), runs the pure `decide(state, command)`, and appends one entry holding the
 resulting events at `seq = last + 1`. An insert into a unique index is the only write FerretDB 1.24 makes atomically,
 so a duplicate key means another writer won: reload and decide again. Each entry also carries a unique `command_id`,
-so re-running a command (a redelivered event, a retried request) finds its effect already there.
+so re-running a command (a redelivered event, a retried request) finds its effect already there. A command id names
+one effect on one stream: the same id met on another stream is a conflict, never "already applied".
+
+Every lookup here is an `_id` equality, the one query FerretDB 1.24 answers without scanning the collection.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from shared.clock import Clock, SystemClock, utc
+from shared.errors import Conflict
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
 from shared.telemetry import current_trace_carrier
@@ -66,11 +70,25 @@ class StreamConflict(Exception):
 
 
 class AlreadyApplied(Exception):
-    """An entry with this command id exists: the command's effect is already recorded."""
+    """An entry with this command id exists on the target stream: the command's effect is already recorded."""
 
     def __init__(self, entry: Entry) -> None:
         super().__init__(f"command {entry.command_id} already applied at {entry.stream_id}#{entry.seq}")
         self.entry = entry
+
+
+class CommandIdConflict(Conflict):
+    """The command id is already taken by an entry of another stream: this command did not run, and cannot run
+    under that id (a key reused for a different target is the caller's error, never a success)."""
+
+    code = "command_id_conflict"
+
+    def __init__(self, command_id: str, stream_id: str, other_stream_id: str | None) -> None:
+        super().__init__("this command id was already used for another aggregate", details={"command_id": command_id})
+        self.command_id = command_id
+        self.stream_id = stream_id
+        # Kept out of `details`: another aggregate's id is not the caller's to see. None if not known yet.
+        self.other_stream_id = other_stream_id
 
 
 ENTRIES = "stream_entries"
@@ -83,6 +101,10 @@ ORPHAN_MARKER_S = 60.0
 
 def _doc_to_entry(doc: dict[str, Any]) -> Entry:
     return Entry.model_validate(doc)
+
+
+def _with_command(entries: Sequence[Entry], command_id: str) -> Entry | None:
+    return next((e for e in entries if e.command_id == command_id), None)
 
 
 class StreamStore:
@@ -113,12 +135,16 @@ class StreamStore:
         await self.entries.create_index([("command_id", 1)], unique=True, name="command_id")
         await self.outbox.create_index([("stream_id", 1), ("seq", 1)], name="stream_seq")
 
-    async def read(self, stream_id: str, after_seq: int = 0) -> list[Entry]:
-        """The entries after `after_seq`, in order. Read by `_id` one entry at a time: streams are short (snapshots
-        cut them), and an `_id` lookup is the one query FerretDB 1.24 on SQLite does not answer with a full scan."""
+    async def read(self, stream_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Entry]:
+        """The entries after `after_seq` (up to `upto_seq`, if given), in order. Read by `_id` one entry at a time:
+        streams are short (snapshots cut them), and an `_id` lookup is the one query FerretDB 1.24 answers without
+        a full scan."""
         entries = []
         seq = after_seq + 1
-        while (doc := await self.entries.find_one({"_id": f"{stream_id}#{seq}"})) is not None:
+        while upto_seq is None or seq <= upto_seq:
+            doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
+            if doc is None:
+                break
             entries.append(_doc_to_entry(doc))
             seq += 1
         return entries
@@ -131,13 +157,43 @@ class StreamStore:
         doc = await self.entries.find_one({"_id": f"{ref['stream_id']}#{ref['seq']}"})
         return _doc_to_entry(doc) if doc else None
 
-    async def find_by_command_thoroughly(self, command_id: str) -> Entry | None:
-        """Also finds an entry whose command index row was lost to a crash right after the append (a full query)."""
-        found = await self.find_by_command(command_id)
+    async def remember_command(self, entry: Entry) -> None:
+        """Write the `_id`-keyed command index row of an entry (again, if a crash lost it)."""
+        try:
+            await self.commands.insert_one({"_id": entry.command_id, "stream_id": entry.stream_id, "seq": entry.seq})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+
+    async def find_in_stream(self, stream_id: str, command_id: str, *, upto_seq: int | None = None) -> Entry | None:
+        """The entry of `stream_id` (up to `upto_seq`) a command id appended, by reading the stream; for a command
+        whose index row a crash lost. Writes the row again when found."""
+        found = _with_command(await self.read(stream_id, upto_seq=upto_seq), command_id)
         if found is not None:
-            return found
-        doc = await self.entries.find_one({"command_id": command_id})
-        return _doc_to_entry(doc) if doc else None
+            await self.remember_command(found)
+        return found
+
+    async def _taken(self, stream_id: str, seq: int, command_id: str | None) -> Exception:
+        """Why an append at `stream_id#seq` hit a duplicate key: the seq is taken (StreamConflict), or the command id
+        is, by this stream (AlreadyApplied) or by another one (CommandIdConflict)."""
+        doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
+        if doc is not None:
+            if command_id is not None and doc.get("command_id") == command_id:
+                return AlreadyApplied(_doc_to_entry(doc))
+            return StreamConflict(f"{stream_id}#{seq} is taken")
+        if command_id is None:
+            return StreamConflict(f"{stream_id}#{seq} is taken")
+        # The seq is free, so the command id is what is taken. Entries are never deleted and a seq exists only after
+        # the one before it, so the entry holding it is either indexed, or earlier in this stream, or elsewhere.
+        indexed = await self.find_by_command(command_id)
+        if indexed is not None:
+            if indexed.stream_id == stream_id:
+                return AlreadyApplied(indexed)
+            return CommandIdConflict(command_id, stream_id, indexed.stream_id)
+        mine = await self.find_in_stream(stream_id, command_id, upto_seq=seq - 1)
+        if mine is not None:
+            return AlreadyApplied(mine)
+        return CommandIdConflict(command_id, stream_id, None)
 
     async def append(
         self,
@@ -149,8 +205,8 @@ class StreamStore:
         causation_id: str | None = None,
         correlation_id: str | None = None,
     ) -> Entry:
-        """Insert the entry at `expected_last_seq + 1`; StreamConflict if that seq is taken, AlreadyApplied if the
-        command id is."""
+        """Insert the entry at `expected_last_seq + 1`; StreamConflict if that seq is taken, AlreadyApplied if this
+        stream already holds the command id, CommandIdConflict if another stream does."""
         if not events:
             raise ValueError("an entry needs at least one event")
         now = self.clock.now()
@@ -184,18 +240,10 @@ class StreamStore:
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
-            if command_id is not None:
-                existing = await self.find_by_command_thoroughly(command_id)
-                if existing is not None:
-                    raise AlreadyApplied(existing) from None
-            raise StreamConflict(f"{stream_id}#{seq} is taken") from None
+            raise await self._taken(stream_id, seq, command_id) from None
         if command_id is not None:
             # The unique command_id on the entry is the guard; this row only makes finding it a keyed lookup.
-            try:
-                await self.commands.insert_one({"_id": command_id, "stream_id": stream_id, "seq": seq})
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
+            await self.remember_command(entry)
         for listener in self._appended:
             listener()
         return entry
@@ -272,20 +320,36 @@ class Outcome(Generic[S]):
     already_applied: bool = False
 
 
-async def load(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
-    """The current state and the last seq of a stream (0 for a stream with no entries)."""
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    state: S
+    seq: int
+    snapshot_seq: int  # the entries up to here came from a snapshot and were not read
+    tail: list[Entry]
+
+
+async def load_tail(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> Loaded[S]:
+    """The current state of a stream and the entries read to get it (those after the snapshot, if one was used)."""
     state = aggregate.initial()
-    seq = 0
+    seq = snapshot_seq = 0
     if aggregate.state_model is not None and aggregate.snapshot_every:
         snap = await store.load_snapshot(stream_id, aggregate.snapshot_schema)
         if snap is not None:
-            seq, data = snap
+            snapshot_seq, data = snap
+            seq = snapshot_seq
             state = aggregate.state_model.model_validate(data)  # type: ignore[assignment]
-    for entry in await store.read(stream_id, after_seq=seq):
+    tail = await store.read(stream_id, after_seq=seq)
+    for entry in tail:
         for event in entry.events:
             state = aggregate.evolve(state, event)
         seq = entry.seq
-    return state, seq
+    return Loaded(state, seq, snapshot_seq, tail)
+
+
+async def load(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
+    """The current state and the last seq of a stream (0 for a stream with no entries)."""
+    loaded = await load_tail(store, aggregate, stream_id)
+    return loaded.state, loaded.seq
 
 
 async def execute(
@@ -300,19 +364,32 @@ async def execute(
     max_attempts: int = 30,
 ) -> Outcome[S]:
     """Load, decide, append; on a conflict reload and decide again. Domain errors from `decide` propagate.
-    A command whose `decide` returns no events changes nothing and appends nothing."""
+    A command whose `decide` returns no events changes nothing and appends nothing. A command id already recorded on
+    this stream returns its first run (`already_applied`); one recorded on another stream raises CommandIdConflict."""
     if command_id is not None:
         done = await store.find_by_command(command_id)
         if done is not None:
+            if done.stream_id != stream_id:
+                raise CommandIdConflict(command_id, stream_id, done.stream_id)
             state, seq = await load(store, aggregate, stream_id)
             return Outcome(state, seq, done, already_applied=True)
     for attempt in range(max_attempts):
-        state, seq = await load(store, aggregate, stream_id)
+        loaded = await load_tail(store, aggregate, stream_id)
+        state, seq = loaded.state, loaded.seq
+        if command_id is not None:
+            # Its index row may be lost to a crash: the entries just read carry their command ids.
+            done = _with_command(loaded.tail, command_id)
+            if done is not None:
+                await store.remember_command(done)
+                return Outcome(state, seq, done, already_applied=True)
         try:
             events = list(aggregate.decide(state, command))
         except Exception:
             # A retried command can be refused by the state its first run produced: if it ran, that is its answer.
-            done = await store.find_by_command_thoroughly(command_id) if command_id is not None else None
+            # The tail was searched above; only the part a snapshot stood in for is left to read.
+            done = None
+            if command_id is not None and loaded.snapshot_seq:
+                done = await store.find_in_stream(stream_id, command_id, upto_seq=loaded.snapshot_seq)
             if done is None:
                 raise
             return Outcome(state, seq, done, already_applied=True)
