@@ -32,7 +32,15 @@ LEASES = "leases"
 
 
 class SlotLease:
-    """Holds a named lease for fixed time slots: whoever inserts `<name>:<slot>` first owns that slot."""
+    """Holds a named lease for fixed time slots: whoever inserts `<name>:<slot>` first owns that slot.
+
+    The slot documents are deleted again by `_id` once `KEEP_SLOTS` slots old (the last few stay, to see who held
+    the lease lately), so the collection holds a few documents per name instead of one per slot forever.
+    """
+
+    KEEP_SLOTS = 10
+    # At most this many deletes per acquisition, after a long pause in which nobody held the lease.
+    MAX_SWEEP = 100
 
     def __init__(self, db: Database, name: str, *, slot_s: float = 10.0, now: Callable[[], float] = time.time) -> None:
         self.collection = db[LEASES]
@@ -41,23 +49,57 @@ class SlotLease:
         self.holder = new_id("cmd")
         self._now = now
         self._held: int | None = None
+        self._swept_below: int | None = None
+
+    def _slot(self) -> int:
+        return int(self._now() // self.slot_s)
+
+    def still_holds(self) -> bool:
+        """Whether the slot acquired last is still the current one (no I/O): long work checks it between steps, so
+        it stops once the next slot may belong to another replica."""
+        return self._held is not None and self._held == self._slot()
 
     async def holds(self) -> bool:
-        slot = int(self._now() // self.slot_s)
+        slot = self._slot()
         if self._held == slot:
             return True
         doc_id = f"{self.name}:{slot}"
         try:
             await self.collection.insert_one({"_id": doc_id, "holder": self.holder, "at": datetime.now(UTC)})
             self._held = slot
-            await self.collection.delete_many({"name": self.name, "slot": {"$lt": slot - 10}})
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
             doc = await self.collection.find_one({"_id": doc_id})
             if doc and doc.get("holder") == self.holder:
                 self._held = slot
+        if self._held == slot:
+            await self._sweep(slot)
         return self._held == slot
+
+    async def _sweep(self, slot: int) -> None:
+        """Delete the slot documents older than KEEP_SLOTS, each by `_id` (the names are known)."""
+        below = slot - self.KEEP_SLOTS
+        if self._swept_below is None:
+            # Once per process: what earlier holders left. One scan of a collection the sweeps keep small.
+            stale = []
+            async for doc in self.collection.find({}, projection={"_id": 1}):
+                old = _slot_of(doc["_id"], f"{self.name}:")
+                if old is not None and old < below:
+                    stale.append(doc["_id"])
+        else:
+            start = max(self._swept_below, below - self.MAX_SWEEP)
+            stale = [f"{self.name}:{s}" for s in range(start, below)]
+        for doc_id in stale:
+            await self.collection.delete_one({"_id": doc_id})
+        self._swept_below = max(below, self._swept_below or below)
+
+
+def _slot_of(doc_id: object, prefix: str) -> int | None:
+    if not isinstance(doc_id, str) or not doc_id.startswith(prefix):
+        return None
+    rest = doc_id[len(prefix) :]
+    return int(rest) if rest.lstrip("-").isdigit() else None
 
 
 def envelope_of(entry: Entry, index: int, producer: str) -> Envelope:
