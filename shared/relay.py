@@ -3,6 +3,9 @@
 Each publish runs in the trace context stored with the entry, so the consumer's span joins the request's trace.
 Several replicas may run; a time-slotted lease (a unique-key insert per slot) lets one of them publish at a time.
 Delivery is at-least-once: a crash between the confirm and the mark publishes the entry again.
+
+A stream's entries go out in seq order; one stream waiting (back-off, a parked entry, a writer not done yet) never
+holds up another. A marker left without its entry is aged by what this relay saw, then its seq is claimed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -22,7 +26,7 @@ from shared.events.envelope import Envelope
 from shared.http.metrics import REGISTRY
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
-from shared.streams import Entry, StreamStore
+from shared.streams import ORPHAN_MARKER_S, Entry, OutboxScan, StreamStore
 from shared.telemetry import context_from_carrier
 
 log = logging.getLogger("shared.relay")
@@ -121,6 +125,10 @@ def envelope_of(entry: Entry, index: int, producer: str) -> Envelope:
 
 
 class Relay:
+    """Publishes the outbox of one service. Each round reads a batch of markers going round all streams (a cursor
+    over stream ids), leaves out the streams in back-off and the parked ones, and takes at most `per_stream` entries
+    of each, so a few blocked or busy streams never hold up the others."""
+
     def __init__(
         self,
         store: StreamStore,
@@ -129,37 +137,53 @@ class Relay:
         producer: str,
         poll_s: float = 0.2,
         batch: int = 200,
+        per_stream: int = 50,
         lease: SlotLease | None = None,
         max_backoff_s: float = 30.0,
+        orphan_after_s: float = ORPHAN_MARKER_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.bus = bus
         self.producer = producer
         self.poll_s = poll_s
         self.batch = batch
+        self.per_stream = per_stream
         self.lease = lease
         self.max_backoff_s = max_backoff_s
+        self.orphan_after_s = orphan_after_s
+        self._monotonic = monotonic
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._cursor = ""
+        self._more = False
+        # Markers seen without their entry: (first seen, last seen) on this process's own clock. Their age is what
+        # this relay observed, never the writer's `at` against our clock (replicas' clocks need not agree).
+        self._missing: dict[tuple[str, int], tuple[float, float]] = {}
+        self._parked_seen: set[tuple[str, int]] = set()
         self.wake = asyncio.Event()
         # Appends of this process wake the relay at once; polling only finds other replicas' entries.
         store.on_append(self.wake.set)
 
     async def run_once(self) -> int:
         """Publish what is pending; returns how many entries were published."""
+        self._more = False
         with suppress_instrumentation():  # polling is not a request: keep it out of the traces
             if self.lease is not None and not await self.lease.holds():
                 return 0
-            pending = await self.store.unpublished(self.batch)
+            parked = await self.store.parked()
+            self._report_parked(parked)
+            now = self._monotonic()
+            held_back = {s for s, at in self._retry_at.items() if at > now} | set(parked)
+            scan = await self._scan(held_back)
+            await self._settle_orphans(scan.waiting, now)
         published = 0
         blocked: set[str] = set()
-        now = time.monotonic()
-        for entry in pending:
-            if entry.stream_id in blocked:
+        for entry in scan.entries:
+            if self.lease is not None and not self.lease.still_holds():
+                break  # the next slot may be another replica's: leave the rest to it
+            if entry.stream_id in blocked or entry.stream_id in held_back:
                 continue  # an earlier entry of this stream is not out yet: keep the stream's order
-            if self._retry_at.get(entry.stream_id, 0.0) > now:
-                blocked.add(entry.stream_id)
-                continue
             try:
                 await self._publish(entry)
             except Exception as exc:
@@ -171,7 +195,58 @@ class Relay:
             published += 1
         return published
 
+    async def _scan(self, held_back: set[str]) -> OutboxScan:
+        scan = await self.store.scan_outbox(
+            limit=self.batch, per_stream=self.per_stream, after=self._cursor, skip=held_back
+        )
+        if scan.markers == 0 and self._cursor:
+            # Past the last stream: start the next round at the first one right away.
+            scan = await self.store.scan_outbox(limit=self.batch, per_stream=self.per_stream, skip=held_back)
+        self._cursor = scan.last_stream or ""
+        self._more = scan.last_stream is not None
+        return scan
+
+    @property
+    def more_waiting(self) -> bool:
+        """Whether the last round stopped at a full batch, so more streams may be waiting right now."""
+        return self._more
+
+    async def _settle_orphans(self, waiting: list[tuple[str, int]], now: float) -> None:
+        """A marker whose entry this relay has not seen for `orphan_after_s`: claim its seq, so the stream goes on
+        (a late writer then appends again, after the claim), unless the writer made it meanwhile."""
+        for key in waiting:
+            first, _ = self._missing.get(key, (now, now))
+            self._missing[key] = (first, now)
+            if now - first < self.orphan_after_s:
+                continue
+            stream_id, seq = key
+            del self._missing[key]
+            if await self.store.claim_seq(stream_id, seq):
+                REGISTRY.inc(
+                    "relay_orphans_claimed_total",
+                    "Seqs claimed from writers that never appended",
+                    {"producer": self.producer},
+                )
+                log.warning("relay claimed %s#%d: its marker had no entry for %.0fs", stream_id, seq, now - first)
+            else:
+                log.info("relay: the writer of %s#%d appended late; publishing it", stream_id, seq)
+        # Forget markers not seen for long (their entry came, or another replica claimed them).
+        horizon = 2 * self.orphan_after_s + 60.0
+        for key, (_, last) in list(self._missing.items()):
+            if now - last > horizon:
+                del self._missing[key]
+
+    def _report_parked(self, parked: dict[str, dict[str, Any]]) -> None:
+        """Say once per process and parking which streams this relay holds back, and why."""
+        current = {(stream_id, int(doc["seq"])) for stream_id, doc in parked.items()}
+        for stream_id, seq in sorted(current - self._parked_seen):
+            log.error("relay holds back parked stream %s from #%d: %s", stream_id, seq, parked[stream_id]["reason"])
+        self._parked_seen = current
+
     async def _publish(self, entry: Entry) -> None:
+        if entry.noop:  # a claimed seq: nothing to say
+            await self.store.mark_published(entry.stream_id, entry.seq)
+            return
         parent = context_from_carrier(entry.trace)
         for index, event in enumerate(entry.events):
             with tracer.start_as_current_span(
@@ -195,7 +270,7 @@ class Relay:
         failures = self._failures.get(entry.stream_id, 0) + 1
         self._failures[entry.stream_id] = failures
         delay = min(self.max_backoff_s, self.poll_s * 2**failures)
-        self._retry_at[entry.stream_id] = time.monotonic() + delay
+        self._retry_at[entry.stream_id] = self._monotonic() + delay
         kind = "unroutable" if isinstance(exc, Unroutable) else "failed"
         REGISTRY.inc("relay_publish_failures_total", "Publish failures", {"producer": self.producer, "reason": kind})
         # Unroutable means a missing binding, a deployment error: say it loudly, every time.
@@ -213,7 +288,7 @@ class Relay:
             except Exception:
                 log.exception("relay poll failed")
                 published = 0
-            if published == 0:
+            if published == 0 and not self.more_waiting:
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=self.poll_s)
                 except TimeoutError:

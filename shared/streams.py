@@ -12,20 +12,23 @@ Every lookup here is an `_id` equality, the one query FerretDB 1.24 answers with
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.clock import Clock, SystemClock, utc
+from shared.clock import Clock, SystemClock
 from shared.errors import Conflict
+from shared.http.metrics import REGISTRY
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
 from shared.telemetry import current_trace_carrier
 
+log = logging.getLogger("shared.streams")
 S = TypeVar("S")
 C = TypeVar("C")
 
@@ -50,7 +53,11 @@ class RecordedEvent(BaseModel):
 
 
 class Entry(BaseModel):
-    """One decision appended to a stream: its events, the command that caused it and the trace it belongs to."""
+    """One decision appended to a stream: its events, the command that caused it and the trace it belongs to.
+
+    A `noop` entry holds no events: the relay wrote it to claim the seq of an append that never came (see
+    `StreamStore.claim_seq`). It changes no state, is never published, and the stream goes on after it.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,6 +70,7 @@ class Entry(BaseModel):
     correlation_id: str | None = None
     causation_id: str | None = None
     published: bool = False
+    noop: bool = False
 
 
 class StreamConflict(Exception):
@@ -95,8 +103,21 @@ ENTRIES = "stream_entries"
 SNAPSHOTS = "stream_snapshots"
 COMMANDS = "stream_commands"
 OUTBOX = "stream_outbox"
-# A marker with no entry this long after it was written belongs to an append that never happened.
+PARKED = "stream_parked"
+# A marker the relay has seen without its entry for this long belongs to an append that may never come.
 ORPHAN_MARKER_S = 60.0
+# At most this many stream ids are left out of an outbox query by the database; the rest are skipped in Python.
+MAX_SKIPPED_IN_QUERY = 1_000
+
+
+@dataclass(frozen=True)
+class OutboxScan:
+    """One look at the outbox: entries ready to publish, and markers whose entry is not there (yet)."""
+
+    entries: list[Entry]  # per stream in seq order, at most `per_stream` each
+    waiting: list[tuple[str, int]]  # (stream_id, seq): each heads its stream, which waits for it
+    markers: int  # how many markers the query returned
+    last_stream: str | None  # the last stream the query reached, if it returned a full batch (more may follow)
 
 
 def _doc_to_entry(doc: dict[str, Any]) -> Entry:
@@ -264,28 +285,114 @@ class StreamStore:
         await self.entries.update_one({"_id": f"{stream_id}#{seq}"}, {"$set": {"published": True}})
         await self.outbox.delete_one({"_id": f"{stream_id}#{seq}"})
 
-    async def unpublished(self, limit: int) -> list[Entry]:
-        """Entries waiting for the relay, in (stream, seq) order, found through the small outbox of markers rather
-        than by querying every entry ever appended."""
-        markers = [m async for m in self.outbox.find({}).sort([("stream_id", 1), ("seq", 1)]).limit(limit)]
-        pending: list[Entry] = []
-        waiting: set[str] = set()
-        now = self.clock.now()
+    async def scan_outbox(
+        self, *, limit: int, per_stream: int, after: str = "", skip: Collection[str] = ()
+    ) -> OutboxScan:
+        """The markers of streams after `after` (in stream order, so that a relay can go round all streams), minus the
+        streams in `skip` (backing off, parked), at most `per_stream` entries of each. A stream stops at its first
+        marker without an entry: its later entries cannot exist yet, and must not overtake it."""
+        condition: dict[str, Any] = {}
+        if after:
+            condition["$gt"] = after
+        if skip:
+            condition["$nin"] = sorted(skip)[:MAX_SKIPPED_IN_QUERY]
+        query = {"stream_id": condition} if condition else {}
+        cursor = self.outbox.find(query, projection={"stream_id": 1, "seq": 1})
+        markers = [m async for m in cursor.sort([("stream_id", 1), ("seq", 1)]).limit(limit)]
+        entries: list[Entry] = []
+        waiting: list[tuple[str, int]] = []
+        taken: dict[str, int] = {}
+        stopped: set[str] = set()
         for marker in markers:
-            if marker["stream_id"] in waiting:
+            stream_id, seq = marker["stream_id"], int(marker["seq"])
+            if stream_id in stopped or stream_id in skip or taken.get(stream_id, 0) >= per_stream:
                 continue
             doc = await self.entries.find_one({"_id": marker["_id"]})
             if doc is None:
-                # Its writer is still at work (later seqs of the stream cannot exist yet), or lost the seq and left.
-                waiting.add(marker["stream_id"])
-                if (now - utc(marker["at"])).total_seconds() > ORPHAN_MARKER_S:
-                    await self.outbox.delete_one({"_id": marker["_id"]})
+                # Its writer is still at work, or lost the seq and left, or died: the relay decides (claim_seq).
+                waiting.append((stream_id, seq))
+                stopped.add(stream_id)
                 continue
             if doc.get("published"):
                 await self.outbox.delete_one({"_id": marker["_id"]})
                 continue
-            pending.append(_doc_to_entry(doc))
-        return pending
+            entries.append(_doc_to_entry(doc))
+            taken[stream_id] = taken.get(stream_id, 0) + 1
+        last = markers[-1]["stream_id"] if markers and len(markers) >= limit else None
+        return OutboxScan(entries, waiting, len(markers), last)
+
+    async def unpublished(self, limit: int) -> list[Entry]:
+        """Entries waiting for the relay, in (stream, seq) order, found through the small outbox of markers rather
+        than by querying every entry ever appended."""
+        return (await self.scan_outbox(limit=limit, per_stream=limit)).entries
+
+    async def claim_seq(self, stream_id: str, seq: int) -> bool:
+        """Take the seq of a marker whose entry never came, with a no-op entry (a unique insert, so exactly one of
+        this claim and a late writer wins): True if claimed (the marker is dropped; the late writer gets
+        StreamConflict and appends again after it), False if the writer made it after all (keep the marker, publish
+        its entry)."""
+        now = self.clock.now()
+        doc_id = f"{stream_id}#{seq}"
+        noop = Entry(
+            stream_id=stream_id,
+            seq=seq,
+            command_id=f"noop:{doc_id}",
+            events=[],
+            recorded_at=now,
+            published=True,
+            noop=True,
+        )
+        try:
+            await self.entries.insert_one({**noop.model_dump(), "_id": doc_id})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            return False
+        await self.outbox.delete_one({"_id": doc_id})
+        return True
+
+    # Parking: an entry that can never be published (an event no consumer can take, a payload the broker refuses)
+    # is held back, with its stream, until an operator releases it. Nothing of a parked stream is published while it
+    # is parked, so its consumers never see its later events before the parked one (or before its skipping).
+
+    async def park(self, stream_id: str, seq: int, reason: str) -> dict[str, Any]:
+        """Hold back `stream_id` from its unpublished entry `seq` on, with the reason for operators to see."""
+        doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
+        if doc is None or doc.get("published"):
+            raise ValueError(f"{stream_id}#{seq} is not an unpublished entry")
+        parked = {"_id": stream_id, "stream_id": stream_id, "seq": seq, "reason": reason, "parked_at": self.clock.now()}
+        try:
+            await self.db[PARKED].insert_one(parked)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            existing = await self.db[PARKED].find_one({"_id": stream_id})
+            raise ValueError(f"{stream_id} is already parked: {existing}") from None
+        REGISTRY.inc("stream_parked_total", "Streams parked by operators", {"database": self.db.name})
+        log.error("stream %s parked at #%d, its events held back: %s", stream_id, seq, reason)
+        return parked
+
+    async def release(self, stream_id: str, *, skip: bool = False) -> dict[str, Any] | None:
+        """Let the relay publish a parked stream again, from the parked entry on; with `skip`, the parked entry is
+        never published (it stays in the stream, marked `skipped`) and publishing goes on after it.
+        None if the stream was not parked."""
+        parked = await self.db[PARKED].find_one({"_id": stream_id})
+        if parked is None:
+            return None
+        doc_id = f"{stream_id}#{parked['seq']}"
+        if skip:
+            skipped = {"reason": parked["reason"], "at": self.clock.now()}
+            await self.entries.update_one({"_id": doc_id}, {"$set": {"published": True, "skipped": skipped}})
+            await self.outbox.delete_one({"_id": doc_id})
+        await self.db[PARKED].delete_one({"_id": stream_id})
+        labels = {"database": self.db.name, "skipped": str(skip).lower()}
+        REGISTRY.inc("stream_released_total", "Parked streams released", labels)
+        log.warning("stream %s released at #%d%s", stream_id, parked["seq"], " (entry skipped)" if skip else "")
+        return parked
+
+    async def parked(self) -> dict[str, dict[str, Any]]:
+        """The parked streams, by stream id (a small collection: operators park by hand)."""
+        return {doc["_id"]: doc async for doc in self.db[PARKED].find({})}
 
 
 @dataclass(frozen=True)
