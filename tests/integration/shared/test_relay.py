@@ -14,10 +14,10 @@ from shared.clock import ManualClock
 from shared.events import Envelope
 from shared.http.metrics import REGISTRY
 from shared.mongo import Database
-from shared.relay import LEASES, Relay, SlotLease
+from shared.relay import LEASES, Relay, SlotLease, admin
 from shared.streams import StreamStore, execute, load
 from tests.support.counter import COUNTER, Increment
-from tests.support.infra import eventually
+from tests.support.infra import MONGO_URL, eventually
 
 
 class FakeTime:
@@ -228,3 +228,38 @@ async def test_releasing_a_parked_entry_with_skip_never_publishes_it_and_goes_on
     assert skipped is not None and skipped["skipped"]["reason"] == "payload refused by every consumer"
     with pytest.raises(ValueError):
         await store.park("skip-1", 1, "already out")
+
+
+async def test_a_relay_stops_its_batch_once_its_lease_slot_is_over(store: StreamStore, db: Database) -> None:
+    clock = FakeTime()  # at the start of a slot
+
+    class SlowBus(RecordingBus):
+        async def publish(self, envelope: Envelope) -> None:
+            await super().publish(envelope)
+            clock.t += 3
+
+    for _ in range(3):
+        await execute(store, COUNTER, "slot-1", Increment(by=1))
+    bus = SlowBus()
+    relay = relay_of(store, bus, lease=SlotLease(db, "relay", slot_s=5, now=clock))
+    assert await relay.run_once() == 2  # the third would be published in the next slot, maybe another replica's
+    assert await SlotLease(db, "relay", slot_s=5, now=clock).holds()
+    assert await relay.run_once() == 0
+    assert bus.seqs("slot-1") == [1, 2]
+
+
+async def test_operators_park_list_and_release_a_stream_from_the_command_line(
+    store: StreamStore, db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"MONGO_URL": MONGO_URL, "MONGO_DB": db.name}
+    await execute(store, COUNTER, "cli-1", Increment(by=1))
+    assert await admin(["park", "cli-1", "1", "consumers reject it"], env) == 0
+    assert await admin(["park", "cli-1", "1", "again"], env) == 1
+    assert await admin(["parked"], env) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and all('"reason": "consumers reject it"' in line for line in out)
+    assert await admin(["release", "cli-1", "--skip"], env) == 0
+    assert await store.parked() == {}
+    assert await store.unpublished(10) == []
+    assert await admin(["release", "cli-1"], env) == 1
+    assert await admin(["parked"], {}) == 2
