@@ -183,6 +183,7 @@ class Relay:
             parked = await self.store.parked()
             self._report_parked(parked)
             now = self._monotonic()
+            self._forget_old_failures(now)
             held_back = {s for s, at in self._retry_at.items() if at > now} | set(parked)
             scan = await self._scan(held_back)
             await self._settle_orphans(scan.waiting, now)
@@ -274,6 +275,15 @@ class Relay:
         REGISTRY.inc(
             "relay_published_total", "Stream entries published", {"producer": self.producer}, value=len(entry.events)
         )
+
+    def _forget_old_failures(self, now: float) -> None:
+        """Drop the back-off of streams that have not failed here for long (another replica may have published
+        them since), so these maps do not grow with every stream that ever failed."""
+        horizon = 10 * self.max_backoff_s
+        for stream_id, at in list(self._retry_at.items()):
+            if now - at > horizon:
+                del self._retry_at[stream_id]
+                self._failures.pop(stream_id, None)
 
     def _back_off(self, entry: Entry, exc: Exception) -> None:
         failures = self._failures.get(entry.stream_id, 0) + 1
