@@ -356,7 +356,9 @@ class StreamStore:
     # is parked, so its consumers never see its later events before the parked one (or before its skipping).
 
     async def park(self, stream_id: str, seq: int, reason: str) -> dict[str, Any]:
-        """Hold back `stream_id` from its unpublished entry `seq` on, with the reason for operators to see."""
+        """Hold back every unpublished entry of `stream_id` (from the relay's next round), naming the entry `seq`
+        that cannot be published and why, for operators to see; ValueError if it is not unpublished or the stream is
+        parked already."""
         doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
         if doc is None or doc.get("published"):
             raise ValueError(f"{stream_id}#{seq} is not an unpublished entry")
