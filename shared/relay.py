@@ -48,8 +48,10 @@ class SlotLease:
     """
 
     KEEP_SLOTS = 10
-    # At most this many deletes per acquisition, after a long pause in which nobody held the lease.
-    MAX_SWEEP = 100
+    # Deletes per acquisition at most, so that clearing a large backlog (documents earlier versions never deleted)
+    # spreads over many slots instead of stalling the holder; and old documents noted per look at the collection.
+    MAX_SWEEP = 50
+    SCAN_CAP = 5_000
 
     def __init__(self, db: Database, name: str, *, slot_s: float = 10.0, now: Callable[[], float] = time.time) -> None:
         self.collection = db[LEASES]
@@ -59,6 +61,8 @@ class SlotLease:
         self._now = now
         self._held: int | None = None
         self._swept_below: int | None = None
+        self._backlog: list[str] = []
+        self._look = True  # look at the collection: once per process, and again while a look fills the backlog
 
     def _slot(self) -> int:
         return int(self._now() // self.slot_s)
@@ -91,21 +95,36 @@ class SlotLease:
         return self._held == slot
 
     async def _sweep(self, slot: int) -> None:
-        """Delete the slot documents older than KEEP_SLOTS, each by `_id` (the names are known)."""
+        """Delete slot documents older than KEEP_SLOTS, each by `_id` (the names are known): the slots passed since
+        the last sweep, and what earlier processes left (found by looking at the collection once per process)."""
         below = slot - self.KEEP_SLOTS
-        if self._swept_below is None:
-            # Once per process: what earlier holders left. One scan of a collection the sweeps keep small.
-            stale = []
-            async for doc in self.collection.find({}, projection={"_id": 1}):
+        if self._swept_below is not None:
+            self._backlog.extend(
+                f"{self.name}:{s}" for s in range(max(self._swept_below, below - self.SCAN_CAP), below)
+            )
+        self._swept_below = below if self._swept_below is None else max(below, self._swept_below)
+        if self._look and not self._backlog:
+            self._backlog = await self._left_behind(below)
+            self._look = len(self._backlog) >= self.SCAN_CAP
+        batch, self._backlog = self._backlog[: self.MAX_SWEEP], self._backlog[self.MAX_SWEEP :]
+        for doc_id in batch:
+            await self.collection.delete_one({"_id": doc_id})
+
+    async def _left_behind(self, below: int) -> list[str]:
+        """Up to SCAN_CAP documents of this lease older than slot `below`: a full read of a collection that the
+        sweeps keep small, done once per process (and again while it finds a full batch)."""
+        found: list[str] = []
+        cursor = self.collection.find({}, projection={"_id": 1})
+        try:
+            async for doc in cursor:
                 old = _slot_of(doc["_id"], f"{self.name}:")
                 if old is not None and old < below:
-                    stale.append(doc["_id"])
-        else:
-            start = max(self._swept_below, below - self.MAX_SWEEP)
-            stale = [f"{self.name}:{s}" for s in range(start, below)]
-        for doc_id in stale:
-            await self.collection.delete_one({"_id": doc_id})
-        self._swept_below = below if self._swept_below is None else max(below, self._swept_below)
+                    found.append(doc["_id"])
+                    if len(found) >= self.SCAN_CAP:
+                        break
+        finally:
+            await cursor.close()
+        return found
 
 
 def _slot_of(doc_id: object, prefix: str) -> int | None:
