@@ -3,25 +3,32 @@
 A command loads a stream (snapshot + tail), runs the pure `decide(state, command)`, and appends one entry holding the
 resulting events at `seq = last + 1`. An insert into a unique index is the only write FerretDB 1.24 makes atomically,
 so a duplicate key means another writer won: reload and decide again. Each entry also carries a unique `command_id`,
-so re-running a command (a redelivered event, a retried request) finds its effect already there.
+so re-running a command (a redelivered event, a retried request) finds its effect already there. A command id names
+one effect on one stream: the same id met on another stream is a conflict, never "already applied".
+
+Every lookup here is an `_id` equality, the one query FerretDB 1.24 answers without scanning the collection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.clock import Clock, SystemClock, utc
+from shared.clock import Clock, SystemClock
+from shared.errors import Conflict
+from shared.http.metrics import REGISTRY
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
 from shared.telemetry import current_trace_carrier
 
+log = logging.getLogger("shared.streams")
 S = TypeVar("S")
 C = TypeVar("C")
 
@@ -46,7 +53,11 @@ class RecordedEvent(BaseModel):
 
 
 class Entry(BaseModel):
-    """One decision appended to a stream: its events, the command that caused it and the trace it belongs to."""
+    """One decision appended to a stream: its events, the command that caused it and the trace it belongs to.
+
+    A `noop` entry holds no events: the relay wrote it to claim the seq of an append that never came (see
+    `StreamStore.claim_seq`). It changes no state, is never published, and the stream goes on after it.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -59,6 +70,7 @@ class Entry(BaseModel):
     correlation_id: str | None = None
     causation_id: str | None = None
     published: bool = False
+    noop: bool = False
 
 
 class StreamConflict(Exception):
@@ -66,23 +78,54 @@ class StreamConflict(Exception):
 
 
 class AlreadyApplied(Exception):
-    """An entry with this command id exists: the command's effect is already recorded."""
+    """An entry with this command id exists on the target stream: the command's effect is already recorded."""
 
     def __init__(self, entry: Entry) -> None:
         super().__init__(f"command {entry.command_id} already applied at {entry.stream_id}#{entry.seq}")
         self.entry = entry
 
 
+class CommandIdConflict(Conflict):
+    """The command id is already taken by an entry of another stream: this command did not run, and cannot run
+    under that id (a key reused for a different target is the caller's error, never a success)."""
+
+    code = "command_id_conflict"
+
+    def __init__(self, command_id: str, stream_id: str, other_stream_id: str | None) -> None:
+        super().__init__("this command id was already used for another aggregate", details={"command_id": command_id})
+        self.command_id = command_id
+        self.stream_id = stream_id
+        # Kept out of `details`: another aggregate's id is not the caller's to see. None if not known yet.
+        self.other_stream_id = other_stream_id
+
+
 ENTRIES = "stream_entries"
 SNAPSHOTS = "stream_snapshots"
 COMMANDS = "stream_commands"
 OUTBOX = "stream_outbox"
-# A marker with no entry this long after it was written belongs to an append that never happened.
+PARKED = "stream_parked"
+# A marker the relay has seen without its entry for this long belongs to an append that may never come.
 ORPHAN_MARKER_S = 60.0
+# At most this many stream ids are left out of an outbox query by the database; the rest are skipped in Python.
+MAX_SKIPPED_IN_QUERY = 1_000
+
+
+@dataclass(frozen=True)
+class OutboxScan:
+    """One look at the outbox: entries ready to publish, and markers whose entry is not there (yet)."""
+
+    entries: list[Entry]  # per stream in seq order, at most `per_stream` each
+    waiting: list[tuple[str, int]]  # (stream_id, seq): each heads its stream, which waits for it
+    markers: int  # how many markers the query returned
+    last_stream: str | None  # the last stream the query reached, if it returned a full batch (more may follow)
 
 
 def _doc_to_entry(doc: dict[str, Any]) -> Entry:
     return Entry.model_validate(doc)
+
+
+def _with_command(entries: Sequence[Entry], command_id: str) -> Entry | None:
+    return next((e for e in entries if e.command_id == command_id), None)
 
 
 class StreamStore:
@@ -113,12 +156,16 @@ class StreamStore:
         await self.entries.create_index([("command_id", 1)], unique=True, name="command_id")
         await self.outbox.create_index([("stream_id", 1), ("seq", 1)], name="stream_seq")
 
-    async def read(self, stream_id: str, after_seq: int = 0) -> list[Entry]:
-        """The entries after `after_seq`, in order. Read by `_id` one entry at a time: streams are short (snapshots
-        cut them), and an `_id` lookup is the one query FerretDB 1.24 on SQLite does not answer with a full scan."""
+    async def read(self, stream_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Entry]:
+        """The entries after `after_seq` (up to `upto_seq`, if given), in order. Read by `_id` one entry at a time:
+        streams are short (snapshots cut them), and an `_id` lookup is the one query FerretDB 1.24 answers without
+        a full scan."""
         entries = []
         seq = after_seq + 1
-        while (doc := await self.entries.find_one({"_id": f"{stream_id}#{seq}"})) is not None:
+        while upto_seq is None or seq <= upto_seq:
+            doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
+            if doc is None:
+                break
             entries.append(_doc_to_entry(doc))
             seq += 1
         return entries
@@ -131,13 +178,43 @@ class StreamStore:
         doc = await self.entries.find_one({"_id": f"{ref['stream_id']}#{ref['seq']}"})
         return _doc_to_entry(doc) if doc else None
 
-    async def find_by_command_thoroughly(self, command_id: str) -> Entry | None:
-        """Also finds an entry whose command index row was lost to a crash right after the append (a full query)."""
-        found = await self.find_by_command(command_id)
+    async def remember_command(self, entry: Entry) -> None:
+        """Write the `_id`-keyed command index row of an entry (again, if a crash lost it)."""
+        try:
+            await self.commands.insert_one({"_id": entry.command_id, "stream_id": entry.stream_id, "seq": entry.seq})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+
+    async def find_in_stream(self, stream_id: str, command_id: str, *, upto_seq: int | None = None) -> Entry | None:
+        """The entry of `stream_id` (up to `upto_seq`) a command id appended, by reading the stream; for a command
+        whose index row a crash lost. Writes the row again when found."""
+        found = _with_command(await self.read(stream_id, upto_seq=upto_seq), command_id)
         if found is not None:
-            return found
-        doc = await self.entries.find_one({"command_id": command_id})
-        return _doc_to_entry(doc) if doc else None
+            await self.remember_command(found)
+        return found
+
+    async def _taken(self, stream_id: str, seq: int, command_id: str | None) -> Exception:
+        """Why an append at `stream_id#seq` hit a duplicate key: the seq is taken (StreamConflict), or the command id
+        is, by this stream (AlreadyApplied) or by another one (CommandIdConflict)."""
+        doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
+        if doc is not None:
+            if command_id is not None and doc.get("command_id") == command_id:
+                return AlreadyApplied(_doc_to_entry(doc))
+            return StreamConflict(f"{stream_id}#{seq} is taken")
+        if command_id is None:
+            return StreamConflict(f"{stream_id}#{seq} is taken")
+        # The seq is free, so the command id is what is taken. Entries are never deleted and a seq exists only after
+        # the one before it, so the entry holding it is either indexed, or earlier in this stream, or elsewhere.
+        indexed = await self.find_by_command(command_id)
+        if indexed is not None:
+            if indexed.stream_id == stream_id:
+                return AlreadyApplied(indexed)
+            return CommandIdConflict(command_id, stream_id, indexed.stream_id)
+        mine = await self.find_in_stream(stream_id, command_id, upto_seq=seq - 1)
+        if mine is not None:
+            return AlreadyApplied(mine)
+        return CommandIdConflict(command_id, stream_id, None)
 
     async def append(
         self,
@@ -149,8 +226,8 @@ class StreamStore:
         causation_id: str | None = None,
         correlation_id: str | None = None,
     ) -> Entry:
-        """Insert the entry at `expected_last_seq + 1`; StreamConflict if that seq is taken, AlreadyApplied if the
-        command id is."""
+        """Insert the entry at `expected_last_seq + 1`; StreamConflict if that seq is taken, AlreadyApplied if this
+        stream already holds the command id, CommandIdConflict if another stream does."""
         if not events:
             raise ValueError("an entry needs at least one event")
         now = self.clock.now()
@@ -184,18 +261,10 @@ class StreamStore:
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
-            if command_id is not None:
-                existing = await self.find_by_command_thoroughly(command_id)
-                if existing is not None:
-                    raise AlreadyApplied(existing) from None
-            raise StreamConflict(f"{stream_id}#{seq} is taken") from None
+            raise await self._taken(stream_id, seq, command_id) from None
         if command_id is not None:
             # The unique command_id on the entry is the guard; this row only makes finding it a keyed lookup.
-            try:
-                await self.commands.insert_one({"_id": command_id, "stream_id": stream_id, "seq": seq})
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
+            await self.remember_command(entry)
         for listener in self._appended:
             listener()
         return entry
@@ -216,28 +285,116 @@ class StreamStore:
         await self.entries.update_one({"_id": f"{stream_id}#{seq}"}, {"$set": {"published": True}})
         await self.outbox.delete_one({"_id": f"{stream_id}#{seq}"})
 
-    async def unpublished(self, limit: int) -> list[Entry]:
-        """Entries waiting for the relay, in (stream, seq) order, found through the small outbox of markers rather
-        than by querying every entry ever appended."""
-        markers = [m async for m in self.outbox.find({}).sort([("stream_id", 1), ("seq", 1)]).limit(limit)]
-        pending: list[Entry] = []
-        waiting: set[str] = set()
-        now = self.clock.now()
+    async def scan_outbox(
+        self, *, limit: int, per_stream: int, after: str = "", skip: Collection[str] = ()
+    ) -> OutboxScan:
+        """The markers of streams after `after` (in stream order, so that a relay can go round all streams), minus the
+        streams in `skip` (backing off, parked), at most `per_stream` entries of each. A stream stops at its first
+        marker without an entry: its later entries cannot exist yet, and must not overtake it."""
+        condition: dict[str, Any] = {}
+        if after:
+            condition["$gt"] = after
+        if skip:
+            condition["$nin"] = sorted(skip)[:MAX_SKIPPED_IN_QUERY]
+        query = {"stream_id": condition} if condition else {}
+        cursor = self.outbox.find(query, projection={"stream_id": 1, "seq": 1})
+        markers = [m async for m in cursor.sort([("stream_id", 1), ("seq", 1)]).limit(limit)]
+        entries: list[Entry] = []
+        waiting: list[tuple[str, int]] = []
+        taken: dict[str, int] = {}
+        stopped: set[str] = set()
         for marker in markers:
-            if marker["stream_id"] in waiting:
+            stream_id, seq = marker["stream_id"], int(marker["seq"])
+            if stream_id in stopped or stream_id in skip or taken.get(stream_id, 0) >= per_stream:
                 continue
             doc = await self.entries.find_one({"_id": marker["_id"]})
             if doc is None:
-                # Its writer is still at work (later seqs of the stream cannot exist yet), or lost the seq and left.
-                waiting.add(marker["stream_id"])
-                if (now - utc(marker["at"])).total_seconds() > ORPHAN_MARKER_S:
-                    await self.outbox.delete_one({"_id": marker["_id"]})
+                # Its writer is still at work, or lost the seq and left, or died: the relay decides (claim_seq).
+                waiting.append((stream_id, seq))
+                stopped.add(stream_id)
                 continue
             if doc.get("published"):
                 await self.outbox.delete_one({"_id": marker["_id"]})
                 continue
-            pending.append(_doc_to_entry(doc))
-        return pending
+            entries.append(_doc_to_entry(doc))
+            taken[stream_id] = taken.get(stream_id, 0) + 1
+        last = markers[-1]["stream_id"] if markers and len(markers) >= limit else None
+        return OutboxScan(entries, waiting, len(markers), last)
+
+    async def unpublished(self, limit: int) -> list[Entry]:
+        """Entries waiting for the relay, in (stream, seq) order, found through the small outbox of markers rather
+        than by querying every entry ever appended."""
+        return (await self.scan_outbox(limit=limit, per_stream=limit)).entries
+
+    async def claim_seq(self, stream_id: str, seq: int) -> bool:
+        """Take the seq of a marker whose entry never came, with a no-op entry (a unique insert, so exactly one of
+        this claim and a late writer wins): True if claimed (the marker is dropped; the late writer gets
+        StreamConflict and appends again after it), False if the writer made it after all (keep the marker, publish
+        its entry)."""
+        now = self.clock.now()
+        doc_id = f"{stream_id}#{seq}"
+        noop = Entry(
+            stream_id=stream_id,
+            seq=seq,
+            command_id=f"noop:{doc_id}",
+            events=[],
+            recorded_at=now,
+            published=True,
+            noop=True,
+        )
+        try:
+            await self.entries.insert_one({**noop.model_dump(), "_id": doc_id})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            return False
+        await self.outbox.delete_one({"_id": doc_id})
+        return True
+
+    # Parking: an entry that can never be published (an event no consumer can take, a payload the broker refuses)
+    # is held back, with its stream, until an operator releases it. Nothing of a parked stream is published while it
+    # is parked, so its consumers never see its later events before the parked one (or before its skipping).
+
+    async def park(self, stream_id: str, seq: int, reason: str) -> dict[str, Any]:
+        """Hold back every unpublished entry of `stream_id` (from the relay's next round), naming the entry `seq`
+        that cannot be published and why, for operators to see; ValueError if it is not unpublished or the stream is
+        parked already."""
+        doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
+        if doc is None or doc.get("published"):
+            raise ValueError(f"{stream_id}#{seq} is not an unpublished entry")
+        parked = {"_id": stream_id, "stream_id": stream_id, "seq": seq, "reason": reason, "parked_at": self.clock.now()}
+        try:
+            await self.db[PARKED].insert_one(parked)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            existing = await self.db[PARKED].find_one({"_id": stream_id})
+            raise ValueError(f"{stream_id} is already parked: {existing}") from None
+        REGISTRY.inc("stream_parked_total", "Streams parked by operators", {"database": self.db.name})
+        log.error("stream %s parked at #%d, its events held back: %s", stream_id, seq, reason)
+        return parked
+
+    async def release(self, stream_id: str, *, skip: bool = False) -> dict[str, Any] | None:
+        """Let the relay publish a parked stream again, from the parked entry on; with `skip`, the parked entry is
+        never published (it stays in the stream, marked `skipped`) and publishing goes on after it.
+        None if the stream was not parked."""
+        parked = await self.db[PARKED].find_one({"_id": stream_id})
+        if parked is None:
+            return None
+        doc_id = f"{stream_id}#{parked['seq']}"
+        if skip:
+            skipped = {"reason": parked["reason"], "at": self.clock.now()}
+            await self.entries.update_one({"_id": doc_id}, {"$set": {"published": True, "skipped": skipped}})
+            await self.outbox.delete_one({"_id": doc_id})
+        await self.db[PARKED].delete_one({"_id": stream_id})
+        labels = {"database": self.db.name, "skipped": str(skip).lower()}
+        REGISTRY.inc("stream_released_total", "Parked streams released", labels)
+        log.warning("stream %s released at #%d%s", stream_id, parked["seq"], " (entry skipped)" if skip else "")
+        return parked
+
+    async def parked(self) -> dict[str, dict[str, Any]]:
+        """The parked streams, by stream id (a small collection: operators park by hand)."""
+        return {doc["_id"]: doc async for doc in self.db[PARKED].find({})}
 
 
 @dataclass(frozen=True)
@@ -272,20 +429,36 @@ class Outcome(Generic[S]):
     already_applied: bool = False
 
 
-async def load(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
-    """The current state and the last seq of a stream (0 for a stream with no entries)."""
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    state: S
+    seq: int
+    snapshot_seq: int  # the entries up to here came from a snapshot and were not read
+    tail: list[Entry]
+
+
+async def load_tail(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> Loaded[S]:
+    """The current state of a stream and the entries read to get it (those after the snapshot, if one was used)."""
     state = aggregate.initial()
-    seq = 0
+    seq = snapshot_seq = 0
     if aggregate.state_model is not None and aggregate.snapshot_every:
         snap = await store.load_snapshot(stream_id, aggregate.snapshot_schema)
         if snap is not None:
-            seq, data = snap
+            snapshot_seq, data = snap
+            seq = snapshot_seq
             state = aggregate.state_model.model_validate(data)  # type: ignore[assignment]
-    for entry in await store.read(stream_id, after_seq=seq):
+    tail = await store.read(stream_id, after_seq=seq)
+    for entry in tail:
         for event in entry.events:
             state = aggregate.evolve(state, event)
         seq = entry.seq
-    return state, seq
+    return Loaded(state, seq, snapshot_seq, tail)
+
+
+async def load(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
+    """The current state and the last seq of a stream (0 for a stream with no entries)."""
+    loaded = await load_tail(store, aggregate, stream_id)
+    return loaded.state, loaded.seq
 
 
 async def execute(
@@ -300,19 +473,32 @@ async def execute(
     max_attempts: int = 30,
 ) -> Outcome[S]:
     """Load, decide, append; on a conflict reload and decide again. Domain errors from `decide` propagate.
-    A command whose `decide` returns no events changes nothing and appends nothing."""
+    A command whose `decide` returns no events changes nothing and appends nothing. A command id already recorded on
+    this stream returns its first run (`already_applied`); one recorded on another stream raises CommandIdConflict."""
     if command_id is not None:
         done = await store.find_by_command(command_id)
         if done is not None:
+            if done.stream_id != stream_id:
+                raise CommandIdConflict(command_id, stream_id, done.stream_id)
             state, seq = await load(store, aggregate, stream_id)
             return Outcome(state, seq, done, already_applied=True)
     for attempt in range(max_attempts):
-        state, seq = await load(store, aggregate, stream_id)
+        loaded = await load_tail(store, aggregate, stream_id)
+        state, seq = loaded.state, loaded.seq
+        if command_id is not None:
+            # Its index row may be lost to a crash: the entries just read carry their command ids.
+            done = _with_command(loaded.tail, command_id)
+            if done is not None:
+                await store.remember_command(done)
+                return Outcome(state, seq, done, already_applied=True)
         try:
             events = list(aggregate.decide(state, command))
         except Exception:
             # A retried command can be refused by the state its first run produced: if it ran, that is its answer.
-            done = await store.find_by_command_thoroughly(command_id) if command_id is not None else None
+            # The tail was searched above; only the part a snapshot stood in for is left to read.
+            done = None
+            if command_id is not None and loaded.snapshot_seq:
+                done = await store.find_in_stream(stream_id, command_id, upto_seq=loaded.snapshot_seq)
             if done is None:
                 raise
             return Outcome(state, seq, done, already_applied=True)

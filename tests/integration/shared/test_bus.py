@@ -12,6 +12,7 @@ import pytest
 
 from shared.bus import Bus, Unroutable
 from shared.events import Envelope
+from shared.streams import StreamStore
 from tests.integration.shared.conftest import SamplePair
 from tests.support.infra import AMQP_URL, cut_off_rabbitmq, eventually, restore_rabbitmq
 
@@ -134,3 +135,31 @@ async def test_an_unroutable_event_fails_loudly_and_stays_unpublished(sample: Sa
     entries = [e async for e in sample.producer_db["stream_entries"].find({"stream_id": counter_id}).sort("seq", 1)]
     assert [e["published"] for e in entries] == [False, False]  # the stream keeps its order: seq 2 waits for seq 1
     assert await tally_entries(sample, counter_id) == []
+
+
+async def test_an_unroutable_entry_parked_and_skipped_by_an_operator_lets_its_stream_go_on(sample: SamplePair) -> None:
+    counter_id = f"c-{uuid.uuid4().hex[:8]}"
+    await post(sample, f"/counters/{counter_id}/orphan")  # counter.orphaned: no queue is bound to it
+    await post(sample, f"/counters/{counter_id}/increments", {"by": 1})
+    await eventually(
+        lambda: relay_log(sample), until=lambda log: f"relay unroutable {counter_id}#1" in log, what="the relay error"
+    )
+    store = StreamStore(sample.producer_db)
+    await store.park(counter_id, 1, "counter.orphaned has no consumer")
+    await eventually(
+        lambda: relay_log(sample),
+        until=lambda log: f"relay holds back parked stream {counter_id} from #1" in log,
+        what="the relay to hold the stream back",
+    )
+    assert await tally_entries(sample, counter_id) == []
+    await store.release(counter_id, skip=True)
+    tallies = await eventually(
+        lambda: tally_entries(sample, counter_id), until=lambda t: len(t) == 1, what="the entry after the skipped one"
+    )
+    assert tallies[0]["events"][0]["payload"]["seen"] == 1
+    entries = [e async for e in sample.producer_db["stream_entries"].find({"stream_id": counter_id}).sort("seq", 1)]
+    assert [(e["published"], "skipped" in e) for e in entries] == [(True, True), (True, False)]
+
+
+async def relay_log(sample: SamplePair) -> str:
+    return sample.producer.log_tail(50_000)

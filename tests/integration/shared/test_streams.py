@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import InvalidState
-from shared.mongo import Database
-from shared.streams import AlreadyApplied, NewEvent, StreamConflict, StreamStore, execute, load
+from shared.errors import Conflict, InvalidState
+from shared.mongo import Database, make_client
+from shared.streams import (
+    COMMANDS,
+    ENTRIES,
+    SNAPSHOTS,
+    AlreadyApplied,
+    NewEvent,
+    StreamConflict,
+    StreamStore,
+    execute,
+    load,
+)
 from tests.support.counter import COUNTER, Close, Increment
+from tests.support.infra import MONGO_URL
+from tests.support.queries import QueryLog
 
 
 @pytest.fixture
@@ -17,6 +31,17 @@ async def store(db: Database) -> StreamStore:
     s = StreamStore(db)
     await s.ensure_indexes()
     return s
+
+
+@pytest.fixture
+async def watched(db: Database) -> AsyncIterator[tuple[StreamStore, QueryLog]]:
+    """A store on a client that records every query it sends."""
+    queries = QueryLog(db.name)
+    client = make_client(MONGO_URL, event_listeners=[queries])
+    s = StreamStore(client[db.name])
+    await s.ensure_indexes()
+    yield s, queries
+    client.close()
 
 
 async def test_fifty_concurrent_appends_at_one_seq_exactly_one_wins(store: StreamStore) -> None:
@@ -123,11 +148,7 @@ async def test_reading_a_stream_returns_every_entry_in_order_after_a_position(st
     assert await store.read("read-none") == []
 
 
-async def test_the_outbox_lists_each_appended_entry_until_published_and_drops_orphan_markers(
-    store: StreamStore,
-) -> None:
-    from datetime import UTC, datetime, timedelta
-
+async def test_the_outbox_lists_each_appended_entry_until_published(store: StreamStore) -> None:
     await execute(store, COUNTER, "box-1", Increment(by=1))
     await execute(store, COUNTER, "box-1", Increment(by=1))
     assert [(e.stream_id, e.seq) for e in await store.unpublished(100) if e.stream_id == "box-1"] == [
@@ -136,11 +157,57 @@ async def test_the_outbox_lists_each_appended_entry_until_published_and_drops_or
     ]
     await store.mark_published("box-1", 1)
     assert [e.seq for e in await store.unpublished(100) if e.stream_id == "box-1"] == [2]
-    # A marker whose append never happened: kept while its writer may still be at work, dropped once stale.
-    await store.outbox.insert_one({"_id": "box-2#1", "stream_id": "box-2", "seq": 1, "at": datetime.now(UTC)})
-    await store.unpublished(100)
+    # A marker whose append has not happened (yet) is kept, however old its writer says it is: the relay decides.
+    await store.outbox.insert_one(
+        {"_id": "box-2#1", "stream_id": "box-2", "seq": 1, "at": datetime.now(UTC) - timedelta(seconds=120)}
+    )
+    scan = await store.scan_outbox(limit=100, per_stream=100)
+    assert ("box-2", 1) in scan.waiting
     assert await store.outbox.find_one({"_id": "box-2#1"}) is not None
-    stale = datetime.now(UTC) - timedelta(seconds=120)
-    await store.outbox.update_one({"_id": "box-2#1"}, {"$set": {"at": stale}})
-    await store.unpublished(100)
-    assert await store.outbox.find_one({"_id": "box-2#1"}) is None
+
+
+async def test_a_command_id_recorded_on_another_stream_is_a_conflict_never_already_applied(store: StreamStore) -> None:
+    await execute(store, COUNTER, "cid-a", Increment(by=1), command_id="cmd-shared")
+    with pytest.raises(Conflict) as caught:
+        await execute(store, COUNTER, "cid-b", Increment(by=1), command_id="cmd-shared")
+    assert (caught.value.status, caught.value.code) == (409, "command_id_conflict")
+    # Found by the append itself too, when the command index row was lost to a crash.
+    await store.commands.delete_one({"_id": "cmd-shared"})
+    with pytest.raises(Conflict) as caught:
+        await execute(store, COUNTER, "cid-b", Increment(by=1), command_id="cmd-shared")
+    assert caught.value.code == "command_id_conflict"
+    with pytest.raises(Conflict) as caught:
+        await store.append("cid-b", 0, [NewEvent("counter.incremented", {"by": 1})], command_id="cmd-shared")
+    assert caught.value.code == "command_id_conflict"
+    assert await store.read("cid-b") == []
+    # A target stream that refuses the command answers with its own refusal, not with the other stream's entry.
+    await execute(store, COUNTER, "cid-c", Close())
+    with pytest.raises(InvalidState):
+        await execute(store, COUNTER, "cid-c", Increment(by=1), command_id="cmd-shared")
+    state, seq = await load(store, COUNTER, "cid-a")
+    assert (state.value, seq) == (1, 1)
+
+
+async def test_command_lookups_after_conflicts_and_refusals_query_only_by_id(
+    watched: tuple[StreamStore, QueryLog],
+) -> None:
+    store, queries = watched
+    # A refusal carrying a command id (each losing buyer of an item race, each consumer retry).
+    await execute(store, COUNTER, "q-1", Close())
+    with pytest.raises(InvalidState):
+        await execute(store, COUNTER, "q-1", Increment(by=1), command_id="cmd-q-refused")
+    # Racing writers with command ids, then retries of commands already applied (one past a snapshot, its row lost).
+    await asyncio.gather(*(execute(store, COUNTER, "q-2", Increment(by=1), command_id=f"cmd-q-{i}") for i in range(12)))
+    assert (await execute(store, COUNTER, "q-2", Increment(by=1), command_id="cmd-q-11")).already_applied
+    first = (await store.read("q-2"))[0]
+    await store.commands.delete_one({"_id": first.command_id})
+    again = await execute(store, COUNTER, "q-2", Increment(by=1), command_id=first.command_id)
+    assert again.already_applied and again.entry is not None and again.entry.seq == 1
+    refused_again = await execute(store, COUNTER, "q-2", Close())
+    await store.commands.delete_one({"_id": first.command_id})
+    assert refused_again.seq == 13
+    # The command's first run, before a snapshot and without its index row, still answers a refused retry.
+    replay = await execute(store, COUNTER, "q-2", Increment(by=1), command_id=first.command_id)
+    assert replay.already_applied and replay.entry is not None and replay.entry.seq == 1
+    assert queries.not_by_id(ENTRIES, COMMANDS, SNAPSHOTS) == []
+    assert queries.seen  # the log did watch the store

@@ -1,0 +1,273 @@
+"""The relay and its lease on FerretDB: bounded lease documents, orphan markers, fair batches, parked streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from shared.bus import Bus, Unroutable
+from shared.clock import ManualClock
+from shared.events import Envelope
+from shared.http.metrics import REGISTRY
+from shared.mongo import Database
+from shared.relay import LEASES, Relay, SlotLease, admin
+from shared.streams import StreamStore, execute, load
+from tests.support.counter import COUNTER, Increment
+from tests.support.infra import MONGO_URL, eventually
+
+
+class FakeTime:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_lease_documents_stay_bounded_however_many_slots_pass(db: Database) -> None:
+    clock = FakeTime()
+    a = SlotLease(db, "relay", slot_s=5, now=clock)
+    b = SlotLease(db, "relay", slot_s=5, now=clock)
+    other = SlotLease(db, "sweeper", slot_s=5, now=clock)
+    for step in range(300):
+        # Two replicas compete for every slot; now and then a pause in which nobody holds it.
+        clock.t += 5 * (7 if step % 50 == 49 else 1)
+        held = [await a.holds(), await b.holds()]
+        assert held.count(True) == 1
+        await other.holds()
+    names = [doc["_id"] async for doc in db[LEASES].find({})]  # the last ten slots stay, to see who held it
+    relay = [n for n in names if n.startswith("relay:")]
+    assert len(relay) <= 11, sorted(relay)
+    assert len(names) - len(relay) <= 11
+    # A process started later also clears what earlier processes left behind (here: what the old cleanup, which
+    # never deleted anything, left), a bounded number per acquisition so the holder never stalls on it.
+    clock.t += 5 * 1_000
+    now_slot = int(clock.t // 5)
+    await db[LEASES].insert_many([{"_id": f"relay:{now_slot - 2_000 - i}", "holder": "old"} for i in range(300)])
+    later = SlotLease(db, "relay", slot_s=5, now=clock)
+    assert await later.holds()
+    assert 250 <= len([n async for n in db[LEASES].find({})]) <= 300
+    for _ in range(8):
+        clock.t += 5
+        assert await later.holds()
+    relay = [doc["_id"] async for doc in db[LEASES].find({}) if doc["_id"].startswith("relay:")]
+    assert len(relay) <= 11, sorted(relay)
+
+
+class RecordingBus:
+    """Stands in for the broker: records what the relay publishes, refuses the streams it is told to."""
+
+    def __init__(self) -> None:
+        self.published: list[Envelope] = []
+        self.refuse: set[str] = set()
+
+    async def publish(self, envelope: Envelope) -> None:
+        if envelope.aggregate_id in self.refuse:
+            raise Unroutable(f"no queue bound for {envelope.routing_key}")
+        self.published.append(envelope)
+
+    def seqs(self, stream_id: str) -> list[int]:
+        return [e.seq for e in self.published if e.aggregate_id == stream_id]
+
+
+class GatedInserts:
+    """A collection whose inserts wait for `open`: a writer stalled between its outbox marker and its entry."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self.open = asyncio.Event()
+
+    async def insert_one(self, doc: dict[str, Any]) -> Any:
+        await self.open.wait()
+        return await self._collection.insert_one(doc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+@pytest.fixture
+async def store(db: Database) -> StreamStore:
+    s = StreamStore(db)
+    await s.ensure_indexes()
+    return s
+
+
+def relay_of(store: StreamStore, bus: RecordingBus, **kwargs: Any) -> Relay:
+    return Relay(store, cast(Bus, bus), producer="pytest", **kwargs)
+
+
+async def stalled_writer(store: StreamStore, stream_id: str, **clock: Any) -> tuple[GatedInserts, asyncio.Task[Any]]:
+    """Start a command whose writer stops after writing its outbox marker, before its entry."""
+    writer = StreamStore(store.db, **clock)
+    gate = GatedInserts(writer.entries)
+    writer.entries = gate  # type: ignore[assignment]
+    task = asyncio.create_task(execute(writer, COUNTER, stream_id, Increment(by=1)))
+    await eventually(
+        lambda: store.outbox.find_one({"_id": f"{stream_id}#1"}), until=lambda m: m is not None, what="the marker"
+    )
+    return gate, task
+
+
+async def test_a_writer_whose_clock_runs_behind_keeps_its_marker_and_its_entry_is_published(
+    store: StreamStore,
+) -> None:
+    bus = RecordingBus()
+    relay = relay_of(store, bus)
+    # The writer's clock is two minutes behind the relay's: its marker looks old the moment it is written.
+    gate, task = await stalled_writer(store, "late-1", clock=ManualClock(datetime.now(UTC) - timedelta(seconds=120)))
+    await relay.run_once()
+    await relay.run_once()
+    assert await store.outbox.find_one({"_id": "late-1#1"}) is not None
+    gate.open.set()
+    assert (await task).seq == 1
+    await relay.run_once()
+    assert bus.seqs("late-1") == [1]
+
+
+async def test_a_seq_left_by_a_stalled_writer_is_claimed_and_the_late_writer_appends_after_it(
+    store: StreamStore,
+) -> None:
+    bus = RecordingBus()
+    clock = FakeTime()
+    relay = relay_of(store, bus, orphan_after_s=60, monotonic=clock)
+    gate, task = await stalled_writer(store, "late-2")
+    await relay.run_once()  # first seen without its entry
+    clock.t += 59
+    await relay.run_once()
+    assert await store.outbox.find_one({"_id": "late-2#1"}) is not None  # watched for 59 s only: not yet
+    clock.t += 2
+    await relay.run_once()
+    assert await store.outbox.find_one({"_id": "late-2#1"}) is None
+    claimed = await store.entries.find_one({"_id": "late-2#1"})
+    assert claimed is not None and claimed["noop"] is True and claimed["events"] == []
+    # The writer wakes up: its seq is gone, so it decides again and appends after the claim, with a marker of its own.
+    gate.open.set()
+    outcome = await task
+    assert (outcome.seq, outcome.state.value) == (2, 1)
+    state, seq = await load(store, COUNTER, "late-2")
+    assert (state.value, seq) == (1, 2)  # the no-op changes nothing, and the seqs go on after it
+    assert (await execute(store, COUNTER, "late-2", Increment(by=1))).seq == 3
+    await relay.run_once()
+    assert bus.seqs("late-2") == [2, 3]
+
+
+async def test_a_claim_that_loses_to_the_writer_keeps_the_marker_and_the_entry_is_published(
+    store: StreamStore,
+) -> None:
+    await execute(store, COUNTER, "late-3", Increment(by=1))
+    assert await store.claim_seq("late-3", 1) is False
+    assert await store.outbox.find_one({"_id": "late-3#1"}) is not None
+    bus = RecordingBus()
+    await relay_of(store, bus).run_once()
+    assert bus.seqs("late-3") == [1]
+
+
+async def test_streams_in_back_off_do_not_starve_the_others(store: StreamStore) -> None:
+    bus = RecordingBus()
+    for i in range(3):
+        bus.refuse.add(f"aaa-blocked-{i}")
+        for _ in range(10):
+            await execute(store, COUNTER, f"aaa-blocked-{i}", Increment(by=1))
+    await execute(store, COUNTER, "zzz-healthy", Increment(by=1))
+    relay = relay_of(store, bus, batch=10)
+    for _ in range(4):
+        await relay.run_once()
+    assert bus.seqs("zzz-healthy") == [1]
+    assert [e for e in bus.published if e.aggregate_id.startswith("aaa-")] == []
+
+
+async def test_a_busy_stream_does_not_hold_up_the_others_and_keeps_its_order(store: StreamStore) -> None:
+    for _ in range(30):
+        await execute(store, COUNTER, "aaa-busy", Increment(by=1))
+    await execute(store, COUNTER, "bbb-quiet", Increment(by=1))
+    bus = RecordingBus()
+    relay = relay_of(store, bus, batch=10, per_stream=5)
+    await relay.run_once()
+    assert bus.seqs("aaa-busy") == [1, 2, 3, 4, 5]
+    await relay.run_once()
+    assert bus.seqs("bbb-quiet") == [1]
+    while await relay.run_once():
+        pass
+    assert bus.seqs("aaa-busy") == list(range(1, 31))
+
+
+async def test_a_parked_stream_is_held_back_visibly_until_released(
+    store: StreamStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = RecordingBus()
+    clock = FakeTime()
+    relay = relay_of(store, bus, monotonic=clock)
+    for _ in range(2):
+        await execute(store, COUNTER, "park-1", Increment(by=1))
+    await execute(store, COUNTER, "park-2", Increment(by=1))
+    bus.refuse.add("park-1")
+    await relay.run_once()
+    await store.park("park-1", 1, "nobody consumes this event")
+    parked = await store.parked()
+    assert parked["park-1"]["seq"] == 1 and parked["park-1"]["reason"] == "nobody consumes this event"
+    assert "stream_parked_total{" in REGISTRY.render()
+    bus.refuse.clear()
+    clock.t += 3_600  # long past any back-off
+    await execute(store, COUNTER, "park-2", Increment(by=1))
+    with caplog.at_level(logging.ERROR, logger="shared.relay"):
+        await relay.run_once()
+    assert "parked stream park-1 from #1: nobody consumes this event" in caplog.text
+    assert bus.seqs("park-1") == []  # nothing of it, not even its later entries
+    assert bus.seqs("park-2") == [1, 2]
+    assert await store.release("park-1") is not None
+    await relay.run_once()
+    assert bus.seqs("park-1") == [1, 2]
+    assert await store.parked() == {}
+
+
+async def test_releasing_a_parked_entry_with_skip_never_publishes_it_and_goes_on_after_it(store: StreamStore) -> None:
+    for _ in range(2):
+        await execute(store, COUNTER, "skip-1", Increment(by=1))
+    await store.park("skip-1", 1, "payload refused by every consumer")
+    await store.release("skip-1", skip=True)
+    bus = RecordingBus()
+    await relay_of(store, bus).run_once()
+    assert bus.seqs("skip-1") == [2]
+    skipped = await store.entries.find_one({"_id": "skip-1#1"})
+    assert skipped is not None and skipped["skipped"]["reason"] == "payload refused by every consumer"
+    with pytest.raises(ValueError):
+        await store.park("skip-1", 1, "already out")
+
+
+async def test_a_relay_stops_its_batch_once_its_lease_slot_is_over(store: StreamStore, db: Database) -> None:
+    clock = FakeTime()  # at the start of a slot
+
+    class SlowBus(RecordingBus):
+        async def publish(self, envelope: Envelope) -> None:
+            await super().publish(envelope)
+            clock.t += 3
+
+    for _ in range(3):
+        await execute(store, COUNTER, "slot-1", Increment(by=1))
+    bus = SlowBus()
+    relay = relay_of(store, bus, lease=SlotLease(db, "relay", slot_s=5, now=clock))
+    assert await relay.run_once() == 2  # the third would be published in the next slot, maybe another replica's
+    assert await SlotLease(db, "relay", slot_s=5, now=clock).holds()
+    assert await relay.run_once() == 0
+    assert bus.seqs("slot-1") == [1, 2]
+
+
+async def test_operators_park_list_and_release_a_stream_from_the_command_line(
+    store: StreamStore, db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"MONGO_URL": MONGO_URL, "MONGO_DB": db.name}
+    await execute(store, COUNTER, "cli-1", Increment(by=1))
+    assert await admin(["park", "cli-1", "1", "consumers reject it"], env) == 0
+    assert await admin(["park", "cli-1", "1", "again"], env) == 1
+    assert await admin(["parked"], env) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and all('"reason": "consumers reject it"' in line for line in out)
+    assert await admin(["release", "cli-1", "--skip"], env) == 0
+    assert await store.parked() == {}
+    assert await store.unpublished(10) == []
+    assert await admin(["release", "cli-1"], env) == 1
+    assert await admin(["parked"], {}) == 2

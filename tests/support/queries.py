@@ -1,0 +1,46 @@
+"""Records the filters of the queries a Mongo client sends, to prove which lookups a code path makes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import monitoring
+
+# The commands that carry a query filter, and where it sits in them.
+_FILTERS = {"find": "filter", "count": "query", "aggregate": "pipeline"}
+
+
+class QueryLog(monitoring.CommandListener):
+    """Every filter sent to the watched database, as (collection, command, filter)."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.seen: list[tuple[str, str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name != self.database:
+            return
+        name = event.command_name
+        if name in _FILTERS:
+            self.seen.append((str(event.command[name]), name, event.command.get(_FILTERS[name])))
+        elif name in ("delete", "update"):
+            for statement in event.command.get("deletes" if name == "delete" else "updates", []):
+                self.seen.append((str(event.command[name]), name, statement.get("q")))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def not_by_id(self, *collections: str) -> list[tuple[str, str, Any]]:
+        """The queries on `collections` that are not a plain `_id` equality (each one a full scan on FerretDB 1.24)."""
+        return [
+            (coll, name, flt)
+            for coll, name, flt in self.seen
+            if coll in collections and not (isinstance(flt, dict) and list(flt) == ["_id"] and _plain(flt["_id"]))
+        ]
+
+
+def _plain(value: Any) -> bool:
+    return not isinstance(value, dict)
