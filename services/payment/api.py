@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +12,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.payment.commands import NewPayment
 from services.payment.domain import Agreement, Payment, payment_id_for
 from services.payment.notify import PAYMENTS
-from shared.errors import AppError, NotFound
+from shared.errors import AppError, NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
 from shared.pagination import Keyset, decode_cursor, next_cursor
 
 AGREEMENTS = Keyset(field="created_at", descending=True)
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
@@ -134,9 +136,23 @@ async def reconcile_payment(request: web.Request) -> web.Response:
     return json_response(payment_view(payment))
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    """The optional Idempotency-Key header: up to 255 visible ASCII characters, as Stripe's."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters", details={"Idempotency-Key": "invalid"}
+        )
+    return key
+
+
 async def create_agreement(request: web.Request) -> web.Response:
+    """A retry with the same Idempotency-Key gets the same agreement (decided on the agreement's own stream)."""
+    key = idempotency_key(request)
     body = await parse_body(request, AgreementBody)
-    agreement = await request.app[PAYMENTS].request_agreement(body.buyer_id, body.alipay_user_id)
+    agreement = await request.app[PAYMENTS].request_agreement(body.buyer_id, body.alipay_user_id, key)
     return json_response(agreement_view(agreement), 201)
 
 

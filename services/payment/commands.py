@@ -34,6 +34,7 @@ from services.payment.domain import (
     RequestAgreement,
     RequestRefund,
     check_agreement,
+    derived_id,
     payment_id_for,
 )
 from services.payment.providers import Alipay, ProviderRejected, ProviderUnavailable, WechatPay, with_retries
@@ -383,8 +384,12 @@ class Payments:
 
     # -------------------------------------------------------------------------------------------- agreements
 
-    async def request_agreement(self, buyer_id: str, alipay_user_id: str) -> Agreement:
-        agreement_id = new_id("agr")
+    async def request_agreement(
+        self, buyer_id: str, alipay_user_id: str, idempotency_key: str | None = None
+    ) -> Agreement:
+        """A new agreement to sign; with an Idempotency-Key its id derives from (buyer, key), so a retried request
+        lands on the same stream and gets the same agreement."""
+        agreement_id = derived_id("agr", buyer_id, idempotency_key) if idempotency_key else new_id("agr")
         sign_url = self.alipay.agreement_sign_url(agreement_id, self.alipay_notify_url)
         command = RequestAgreement(
             agreement_id=agreement_id, buyer_id=buyer_id, alipay_user_id=alipay_user_id, sign_url=sign_url

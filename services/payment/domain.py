@@ -38,10 +38,24 @@ class LimitExceeded(AppError):
     status, code = 422, "limit_exceeded"
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
 def payment_id_for(order_id: str) -> str:
     """One payment per order attempt: its id derives from the order, so two creates race on one stream."""
     digest = hashlib.sha256(f"payment:{order_id}".encode()).digest()[:16]
     return "pay_" + base64.b32encode(digest).decode().rstrip("=")[:26]
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """A `shared.ids`-shaped id (prefix + 26 Crockford base32 characters) that is a pure function of `parts`: a number
+    minted once, because every writer that mints it mints the same one."""
+    value = int.from_bytes(hashlib.sha256("\x1f".join((prefix, *parts)).encode()).digest()[:17], "big") >> 6
+    chars = []
+    for _ in range(26):
+        value, rem = divmod(value, 32)
+        chars.append(_CROCKFORD[rem])
+    return f"{prefix}_{''.join(reversed(chars))}"
 
 
 # ------------------------------------------------------------------------------------------------------- payments
@@ -450,6 +464,11 @@ AgreementCommand = RequestAgreement | RecordSigned | RecordUnsigned
 def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEvent]:
     if isinstance(command, RequestAgreement):
         if state.exists:
+            if (state.buyer_id, state.alipay_user_id) != (command.buyer_id, command.alipay_user_id):
+                # Only a retried request (same Idempotency-Key) can land on an existing agreement's stream.
+                raise Conflict(
+                    "this Idempotency-Key was used for another agreement request", code="idempotency_key_reused"
+                )
             return []
         return [NewEvent("agreement.requested", command.model_dump())]
     if not state.exists:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+from shared.ids import new_id
 from shared.protocols import wechatpay as wp
 from tests.integration.payment.conftest import PaymentClient
 from tests.support.infra import eventually
@@ -126,3 +129,19 @@ async def test_bad_input_is_422_and_the_internal_token_is_required(payments: Pay
 
 async def _seen(seen: list[Any], payment_id: str) -> list[Any]:
     return succeeded_for(seen, payment_id)
+
+
+async def test_two_identical_agreement_requests_with_one_idempotency_key_give_one_agreement(
+    payments: PaymentClient,
+) -> None:
+    buyer_id, key = new_id("usr"), uuid.uuid4().hex
+    body = {"buyer_id": buyer_id, "alipay_user_id": "2088100000000031"}
+    first, again = await asyncio.gather(*(payments.post_with_key("/agreements", body, key) for _ in range(2)))
+    assert first.status == again.status == 201, (first.body, again.body)
+    assert first.body["id"] == again.body["id"] and first.body["sign_url"] == again.body["sign_url"]
+    listed = await payments.ok("GET", "/agreements", buyer_id=buyer_id)
+    assert [a["id"] for a in listed["items"]] == [first.body["id"]]
+    other = await payments.post_with_key("/agreements", {**body, "alipay_user_id": "2088100000000032"}, key)
+    assert other.status == 409 and other.body["error"]["code"] == "idempotency_key_reused"
+    fresh = await payments.ok("POST", "/agreements", body, 201)
+    assert fresh["id"] != first.body["id"]  # without a key every request is a new agreement, as before

@@ -93,3 +93,18 @@ def test_charging_needs_the_buyers_active_agreement_within_its_single_limit() ->
 )
 def test_provider_refusals_map_to_stable_codes(provider_code: str, ours: str) -> None:
     assert failure_code(provider_code) == ours
+
+
+def test_a_retried_request_with_the_same_idempotency_key_lands_on_the_same_agreement() -> None:
+    from services.payment.domain import derived_id
+
+    first, again = derived_id("agr", "usr_b", "key-1"), derived_id("agr", "usr_b", "key-1")
+    assert first == again and first.startswith("agr_") and len(first) == 30
+    assert derived_id("agr", "usr_b", "key-2") != first != derived_id("agr", "usr_c", "key-1")
+    state = apply(AGREEMENT, Agreement(), REQUEST.model_copy(update={"agreement_id": first}))[0]
+    # The retry mints another sign URL; the agreement keeps the first.
+    _, events = apply(AGREEMENT, state, REQUEST.model_copy(update={"agreement_id": first, "sign_url": "https://y"}))
+    assert events == [] and state.sign_url == "https://x"
+    with pytest.raises(Conflict) as exc:
+        apply(AGREEMENT, state, REQUEST.model_copy(update={"agreement_id": first, "alipay_user_id": "2088999"}))
+    assert exc.value.code == "idempotency_key_reused"
