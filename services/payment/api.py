@@ -75,6 +75,8 @@ def payment_view(p: Payment) -> dict[str, Any]:
         "failure_code": p.failure_code,
         "failure_message": p.failure_message,
         "closed_reason": p.closed_reason,
+        "order_closed_at": _iso(p.order_closed_at),
+        "order_closed_reason": p.order_closed_reason,
         "paid_at": _iso(p.paid_at),
         "created_at": _iso(p.created_at),
         "expires_at": _iso(p.expires_at),
@@ -87,6 +89,7 @@ def payment_view(p: Payment) -> dict[str, Any]:
                 "out_refund_no": r.out_refund_no,
                 "provider_refund_id": r.provider_refund_id,
                 "reason": r.reason,
+                "cause": r.cause,
             }
             for r in p.refunds.values()
         ],

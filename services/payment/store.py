@@ -28,6 +28,8 @@ class PaymentStore:
         await self.notifications.create_index([("received_at", 1)], name="received_at")
 
     async def project_payment(self, payment: Payment, seq: int) -> None:
+        if not payment.exists:
+            return  # only an order close recorded ahead of the payment: nothing to show or reconcile
         doc = payment.model_dump()
         assert payment.updated_at is not None
         # When the reconciler should look next: a while after the last change, while anything is still open.
@@ -55,9 +57,26 @@ class PaymentStore:
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
-    async def check_later(self, payment_id: str, field: str, at: datetime) -> None:
-        """Scheduling hint only (not state): the next time the reconciler should ask about this payment."""
-        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at}})
+    async def check_later(
+        self,
+        payment_id: str,
+        field: str,
+        now: datetime,
+        base_s: float,
+        *,
+        max_s: float,
+        not_after: datetime | None = None,
+    ) -> datetime:
+        """Scheduling hint only (not state): the next time the reconciler should ask about this payment. Each call
+        without a change in between doubles the wait (base_s, 2·base_s, … up to max_s); a new projection resets it."""
+        misses_field = f"{field}_misses"
+        doc = await self.payments.find_one({"_id": payment_id}, projection={misses_field: 1})
+        misses = int(doc.get(misses_field, 0)) if doc else 0
+        at = now + timedelta(seconds=min(max_s, base_s * 2 ** min(misses, 30)))
+        if not_after is not None:
+            at = min(at, not_after)
+        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at, misses_field: misses + 1}})
+        return at
 
     async def agreements_of(
         self, buyer_id: str, limit: int, before: tuple[datetime, str] | None
