@@ -70,8 +70,9 @@ def payment_view(p: Payment) -> dict[str, Any]:
         "amount_fen": p.amount_fen,
         "out_trade_no": p.out_trade_no,
         "provider_trade_no": p.provider_trade_no,
-        "wechat_request_payment": p.request_payment,
-        "alipay_order_string": p.order_string,
+        # Once the order closed nothing is handed to the buyer to pay with (an Alipay order string may still work).
+        "wechat_request_payment": None if p.order_closed else p.request_payment,
+        "alipay_order_string": None if p.order_closed else p.order_string,
         "failure_code": p.failure_code,
         "failure_message": p.failure_message,
         "closed_reason": p.closed_reason,

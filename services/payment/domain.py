@@ -273,7 +273,8 @@ def _decide_order_closed(state: Payment, c: RecordOrderClosed) -> list[NewEvent]
 
 
 def _decide_create(state: Payment, c: CreatePayment) -> list[NewEvent]:
-    if state.order_closed and not state.exists:
+    if state.order_closed:
+        # Also a retried create of a payment that exists: nothing may be handed to the buyer to pay any more.
         raise OrderIsClosed(
             "the order is closed: it takes no payment",
             details={"order_id": c.order_id, "reason": state.order_closed_reason},

@@ -60,12 +60,17 @@ def _refunded_now(seen: list[Any], payment_id: str) -> list[Any]:
 
 async def test_cancelled_alipay_order_paid_later_is_refunded(payments: PaymentClient, watch: Any) -> None:
     seen = await watch(*MONEY_EVENTS)
-    payment = await payments.create(payments.order("alipay", amount_fen=18_800))
+    order = payments.order("alipay", amount_fen=18_800)
+    payment = await payments.create(order)
     await payments.close_order(payment)
     # Alipay has no trade yet (the cashier was never opened), so nothing closes the order string: the payment stays
     # open (and reconciled) until its time_expire, instead of being closed locally and forgotten.
     waiting = await order_closed_recorded(payments, payment["id"])
     assert waiting["status"] == "requires_action" and waiting["order_closed_reason"] == "buyer_cancelled"
+    # Nothing more is handed out to pay with: not in the view, not to a retried create.
+    assert waiting["alipay_order_string"] is None
+    again = await payments.call("POST", "/payments", order)
+    assert again.status == 409 and again.body["error"]["code"] == "order_closed"
     paid = await payments.alipay_pay(payment)
     assert paid.status == 200, paid.body
     await refunded_in_full(payments, seen, payment)

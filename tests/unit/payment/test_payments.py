@@ -238,8 +238,10 @@ def test_an_order_closed_before_its_payment_exists_is_recorded_and_refuses_the_c
     assert again == []
 
 
-def test_a_payment_whose_order_closed_takes_no_prepay_or_order_string() -> None:
+def test_a_payment_whose_order_closed_takes_no_prepay_or_order_string_and_no_create_again() -> None:
     state = run(CREATE, CLOSED)
+    with pytest.raises(OrderIsClosed):
+        apply(PAYMENT, state, CREATE)
     params = {"package": "prepay_id=wx1"}
     _, events = apply(PAYMENT, state, RecordPrepay(prepay_id="wx1", request_payment=params))
     assert events == [] and state.status == "processing" and state.order_closed
