@@ -33,8 +33,11 @@ from services.payment.domain import (
     RecordSuccess,
     RecordUnsigned,
     Refund,
+    ReleaseCharge,
     RequestAgreement,
     RequestRefund,
+    ReserveCharge,
+    beijing_day,
     check_agreement,
     derived_id,
     order_closed_refund_id,
@@ -169,8 +172,17 @@ class Payments:
             agreement, _ = await load(self.streams, AGREEMENT, req.agreement_id)
             agreement_no = check_agreement(agreement, req.buyer_id, req.amount_fen)
         payment_id = payment_id_for(req.order_id)
+        if req.agreement_id and agreement_no:
+            # Counted against the daily limit on the agreement's own stream, before Alipay is asked (once per payment).
+            reserve = ReserveCharge(payment_id=payment_id, amount_fen=req.amount_fen, day=beijing_day(self.clock.now()))
+            await self._agree(req.agreement_id, reserve)
         command = CreatePayment(payment_id=payment_id, agreement_no=agreement_no, **req.model_dump())
         return await self.advance(await self._pay(payment_id, command))
+
+    async def _release_charge(self, p: Payment) -> None:
+        """A password-free debit that was never made stops counting against its agreement's daily limit."""
+        if p.method == "alipay_password_free" and p.agreement_id and p.status in ("failed", "closed"):
+            await self._agree(p.agreement_id, ReleaseCharge(payment_id=p.payment_id))
 
     async def advance(self, p: Payment) -> Payment:
         """Take the provider step a payment still `processing` waits for: prepay, order string, or the charge."""
@@ -191,7 +203,9 @@ class Payments:
         except ProviderRejected as exc:
             if exc.code in ("ORDERPAID", "ACQ.TRADE_HAS_SUCCESS"):
                 return await self._record_if_paid(p)
-            return await self._pay(p.payment_id, RecordFailure(code=failure_code(exc.code), message=str(exc)))
+            failed = await self._pay(p.payment_id, RecordFailure(code=failure_code(exc.code), message=str(exc)))
+            await self._release_charge(failed)
+            return failed
         return await self.record_success(
             p.payment_id,
             answer["trade_no"],
@@ -282,7 +296,9 @@ class Payments:
                 p.expires_at,
             )
             return p
-        return await self._pay(p.payment_id, ClosePayment(reason=reason))
+        closed = await self._pay(p.payment_id, ClosePayment(reason=reason))
+        await self._release_charge(closed)
+        return closed
 
     async def _close_at_provider(self, p: Payment) -> Literal["closed", "paid", "payable"]:
         """`closed` once the provider will take no payment for it, `paid` if it turned out paid (and is now recorded

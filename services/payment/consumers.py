@@ -35,6 +35,8 @@ OWN_EVENTS = (
     "agreement.requested",
     "agreement.signed",
     "agreement.unsigned",
+    "agreement.charge_reserved",
+    "agreement.charge_released",
 )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -503,6 +503,12 @@ PAYMENT: Aggregate[Payment, PaymentCommand] = Aggregate(
 AgreementStatus = Literal["pending", "active", "unsigned"]
 
 
+class AgreementCharge(BaseModel):
+    amount_fen: int
+    day: str  # the Beijing calendar day of the debit, yyyy-mm-dd: what a daily limit counts
+    released: bool = False
+
+
 class Agreement(BaseModel):
     agreement_id: str = ""
     buyer_id: str = ""
@@ -515,10 +521,15 @@ class Agreement(BaseModel):
     signed_at: datetime | None = None
     unsigned_at: datetime | None = None
     created_at: datetime | None = None
+    # Debits reserved against the daily limit, by payment id (today's and yesterday's, Beijing time; older are dropped).
+    charges: dict[str, AgreementCharge] = Field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
         return bool(self.agreement_id)
+
+    def spent_fen(self, day: str) -> int:
+        return sum(c.amount_fen for c in self.charges.values() if c.day == day and not c.released)
 
 
 class RequestAgreement(BaseModel):
@@ -539,7 +550,26 @@ class RecordUnsigned(BaseModel):
     pass
 
 
-AgreementCommand = RequestAgreement | RecordSigned | RecordUnsigned
+class ReserveCharge(BaseModel):
+    """Count a password-free debit against the agreement's daily limit, before it is asked of Alipay."""
+
+    payment_id: str
+    amount_fen: int = Field(gt=0)
+    day: str
+
+
+class ReleaseCharge(BaseModel):
+    """A debit that was never made (refused, or its payment closed unpaid) no longer counts."""
+
+    payment_id: str
+
+
+AgreementCommand = RequestAgreement | RecordSigned | RecordUnsigned | ReserveCharge | ReleaseCharge
+BEIJING = timezone(timedelta(hours=8))
+
+
+def beijing_day(at: datetime) -> str:
+    return at.astimezone(BEIJING).date().isoformat()
 
 
 def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEvent]:
@@ -555,6 +585,25 @@ def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEve
     if not state.exists:
         raise NotFound("no such agreement")
     ids = {"agreement_id": state.agreement_id, "buyer_id": state.buyer_id}
+    if isinstance(command, ReserveCharge):
+        if command.payment_id in state.charges:
+            return []  # a retried create: counted once
+        spent = state.spent_fen(command.day)
+        if state.daily_limit_fen is not None and spent + command.amount_fen > state.daily_limit_fen:
+            raise LimitExceeded(
+                "the amount is over the agreement's daily limit",
+                details={
+                    "daily_limit_fen": state.daily_limit_fen,
+                    "spent_fen": spent,
+                    "amount_fen": command.amount_fen,
+                },
+            )
+        return [NewEvent("agreement.charge_reserved", {**ids, **command.model_dump()})]
+    if isinstance(command, ReleaseCharge):
+        charge = state.charges.get(command.payment_id)
+        if charge is None or charge.released:
+            return []
+        return [NewEvent("agreement.charge_released", {**ids, "payment_id": command.payment_id})]
     if isinstance(command, RecordSigned):
         if state.status != "pending":
             return []  # a repeated sign notification, or one arriving after the buyer unsigned
@@ -582,11 +631,20 @@ def evolve_agreement(state: Agreement, event: RecordedEvent) -> Agreement:
         )
     if event.type == "agreement.unsigned":
         return state.model_copy(update={"status": "unsigned", "unsigned_at": event.occurred_at})
+    if event.type == "agreement.charge_reserved":
+        # Only today's and yesterday's debits can still count against a daily limit: the state stays small.
+        oldest = beijing_day(event.occurred_at - timedelta(days=1))
+        kept = {k: c for k, c in state.charges.items() if c.day >= oldest}
+        charge = AgreementCharge(amount_fen=p["amount_fen"], day=p["day"])
+        return state.model_copy(update={"charges": {**kept, p["payment_id"]: charge}})
+    if event.type == "agreement.charge_released" and p["payment_id"] in state.charges:
+        released = state.charges[p["payment_id"]].model_copy(update={"released": True})
+        return state.model_copy(update={"charges": {**state.charges, p["payment_id"]: released}})
     return state
 
 
 AGREEMENT: Aggregate[Agreement, AgreementCommand] = Aggregate(
-    "agreement", Agreement, evolve_agreement, decide_agreement, state_model=Agreement
+    "agreement", Agreement, evolve_agreement, decide_agreement, state_model=Agreement, snapshot_every=20
 )
 
 

@@ -145,3 +145,20 @@ async def test_two_identical_agreement_requests_with_one_idempotency_key_give_on
     assert other.status == 409 and other.body["error"]["code"] == "idempotency_key_reused"
     fresh = await payments.ok("POST", "/agreements", body, 201)
     assert fresh["id"] != first.body["id"]  # without a key every request is a new agreement, as before
+
+
+async def test_password_free_debits_over_the_daily_limit_are_refused_before_alipay_is_asked(
+    payments: PaymentClient,
+) -> None:
+    buyer_id = new_id("usr")
+    agreement = await sign_agreement(payments, buyer_id, "2088100000000041")
+    for _ in range(4):  # 4 × the 500-yuan single limit reach the 2,000-yuan daily limit
+        order = {**payments.order("alipay_password_free", amount_fen=50_000), "buyer_id": buyer_id}
+        paid = await payments.create({**order, "agreement_id": agreement["id"]})
+        assert paid["status"] == "succeeded"
+    over = {**payments.order("alipay_password_free", amount_fen=100), "buyer_id": buyer_id}
+    refused = await payments.call("POST", "/payments", {**over, "agreement_id": agreement["id"]})
+    assert refused.status == 422 and refused.body["error"]["code"] == "limit_exceeded"
+    assert refused.body["error"]["details"]["spent_fen"] == 200_000
+    # Refused here, not by Alipay: no payment was created, nothing was asked of Alipay.
+    assert (await payments.call("GET", "/payments", order_id=over["order_id"])).status == 404
