@@ -3,6 +3,7 @@ parked in the DLQ with their reason if they never do; never acked as done withou
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aio_pika
@@ -25,6 +26,14 @@ async def dead_letters(payments: PaymentClient) -> list[aio_pika.abc.AbstractInc
         return parked
 
 
+async def retried(payments: PaymentClient, routing_key: str) -> float:
+    """How many deliveries of `routing_key` payment's consumer has sent back for a retry (its /metrics)."""
+    async with payments.http.get(f"{payments.process.url}/metrics") as resp:
+        text = await resp.text()
+    pattern = re.compile(r'^events_retried_total\{[^}]*event="' + re.escape(routing_key) + r'"[^}]*\} (\S+)$', re.M)
+    return sum(float(v) for v in pattern.findall(text))
+
+
 async def test_a_refund_approved_before_the_payment_succeeded_is_applied_once_it_does(
     payments: PaymentClient, watch: Any
 ) -> None:
@@ -32,11 +41,17 @@ async def test_a_refund_approved_before_the_payment_succeeded_is_applied_once_it
     openid = await payments.openid()
     order = payments.order("wechat_pay", openid=openid)
     pid = payment_id_for(order["order_id"])
-    # WeChat's notification is late: refund.approved overtakes the success it depends on.
-    await payments.fault(target="wechat.notify", action="delay", delay_s=0.3, match={"key": pid})
+    # The buyer pays, but WeChat's notification is lost: payment does not know of the success yet.
+    await payments.fault(target="wechat.notify", action="drop", match={"key": pid})
     payment = await payments.create(order)
     assert (await payments.wechat_pay(payment, openid)).status == 200
+    before = await retried(payments, "refund.approved.v1")
     refund_id = await payments.approve_refund(payment, 35_000)
+    # refund.approved overtook the success it depends on: it is sent back for a retry, not acked, not parked.
+    await eventually(
+        lambda: retried(payments, "refund.approved.v1"), until=lambda n: n > before, what="refund.approved retried"
+    )
+    assert (await payments.ok("POST", f"/payments/{pid}/reconcile"))["status"] == "succeeded"
     events = await eventually(
         lambda: _refunded(seen, refund_id), until=bool, what="refund applied after the success", timeout_s=30
     )
