@@ -76,6 +76,26 @@ class ProviderRejected(Exception):
         self.status = status
 
 
+def wechat_refusal(status: int, body: Mapping[str, Any], what: str) -> ProviderUnavailable | ProviderRejected:
+    """What a verified WeChat 4xx answer means: come back later (429, temporary codes) or a definite no."""
+    code, message = str(body.get("code", status)), str(body.get("message", ""))
+    if status == 429 or code in WECHAT_TEMPORARY:
+        return ProviderBusy(code, f"{what}: HTTP {status} {message}")
+    return ProviderRejected(code, message, status)
+
+
+def alipay_refusal(answer: Mapping[str, Any], what: str) -> ProviderUnavailable | ProviderRejected:
+    """What a verified Alipay answer other than 10000 means: in process, come back later, or a definite no."""
+    code = str(answer.get("sub_code") or answer.get("code") or "UNKNOWN")
+    message = str(answer.get("sub_msg") or answer.get("msg") or "")
+    if answer.get("code") == "10003":
+        # Accepted and still in process (a charge waiting for the buyer's bank): not a refusal; query it.
+        return ProviderUnavailable(f"{what}: in process ({code})")
+    if code in ALIPAY_TEMPORARY or answer.get("code") == "20000":
+        return ProviderBusy(code, f"{what}: {message}")
+    return ProviderRejected(code, message)
+
+
 def rfc3339(at: datetime) -> str:
     return at.astimezone(BEIJING).isoformat(timespec="seconds")
 
@@ -132,10 +152,7 @@ class WechatPay:
             raise ProviderUnavailable(f"wechatpay {method} {path}: unverifiable answer ({exc})") from exc
         parsed: dict[str, Any] = json.loads(data) if data else {}
         if status >= 400:
-            code, message = str(parsed.get("code", status)), str(parsed.get("message", ""))
-            if status == 429 or code in WECHAT_TEMPORARY:
-                raise ProviderBusy(code, f"wechatpay {method} {path}: HTTP {status} {message}")
-            raise ProviderRejected(code, message, status)
+            raise wechat_refusal(status, parsed, f"wechatpay {method} {path}")
         return parsed
 
     async def jsapi(self, payment: Payment, notify_url: str) -> str:
@@ -229,14 +246,7 @@ class Alipay:
         except (ap.AlipayError, KeyError, ValueError) as exc:
             raise ProviderUnavailable(f"alipay {method}: unverifiable answer ({exc})") from exc
         if answer.get("code") != "10000":
-            code = str(answer.get("sub_code") or answer.get("code") or "UNKNOWN")
-            message = str(answer.get("sub_msg") or answer.get("msg") or "")
-            if answer.get("code") == "10003":
-                # Accepted and still in process (a charge waiting for the buyer's bank): not a refusal; query it.
-                raise ProviderUnavailable(f"alipay {method}: in process ({code})")
-            if code in ALIPAY_TEMPORARY or answer.get("code") == "20000":
-                raise ProviderBusy(code, f"alipay {method}: {message}")
-            raise ProviderRejected(code, message)
+            raise alipay_refusal(answer, f"alipay {method}")
         return answer
 
     def app_order_string(self, payment: Payment, notify_url: str) -> str:
