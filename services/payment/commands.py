@@ -406,7 +406,7 @@ class Payments:
             "check_at",
             now,
             self.settings.reconcile_after_s,
-            max_s=self.settings.reconcile_backoff_max_s if backoff else self.settings.reconcile_after_s,
+            backoff_max_s=self.settings.reconcile_backoff_max_s if backoff else None,
             not_after=deadline if deadline > now else None,
         )
 
@@ -504,7 +504,7 @@ class Payments:
                 "refund_check_at",
                 self.clock.now(),
                 self.settings.reconcile_after_s,
-                max_s=self.settings.reconcile_backoff_max_s,
+                backoff_max_s=self.settings.reconcile_backoff_max_s,
             )
         return p
 

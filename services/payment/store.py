@@ -64,18 +64,24 @@ class PaymentStore:
         now: datetime,
         base_s: float,
         *,
-        max_s: float,
+        backoff_max_s: float | None = None,
         not_after: datetime | None = None,
     ) -> datetime:
-        """Scheduling hint only (not state): the next time the reconciler should ask about this payment. Each call
-        without a change in between doubles the wait (base_s, 2·base_s, … up to max_s); a new projection resets it."""
+        """Scheduling hint only (not state): the next time the reconciler should ask about this payment, `base_s`
+        from now; with `backoff_max_s`, each such call without a change in between doubles the wait (base_s,
+        2·base_s, … up to backoff_max_s), and a new projection of the payment resets it. Never after `not_after`."""
         misses_field = f"{field}_misses"
-        doc = await self.payments.find_one({"_id": payment_id}, projection={misses_field: 1})
-        misses = int(doc.get(misses_field, 0)) if doc else 0
-        at = now + timedelta(seconds=min(max_s, base_s * 2 ** min(misses, 30)))
+        update: dict[str, Any] = {}
+        wait_s = base_s
+        if backoff_max_s is not None:
+            doc = await self.payments.find_one({"_id": payment_id}, projection={misses_field: 1})
+            misses = int(doc.get(misses_field, 0)) if doc else 0
+            wait_s = min(backoff_max_s, base_s * 2 ** min(misses, 30))
+            update[misses_field] = misses + 1
+        at = now + timedelta(seconds=wait_s)
         if not_after is not None:
             at = min(at, not_after)
-        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at, misses_field: misses + 1}})
+        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at, **update}})
         return at
 
     async def agreements_of(
