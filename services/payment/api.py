@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +12,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.payment.commands import NewPayment
 from services.payment.domain import Agreement, Payment, payment_id_for
 from services.payment.notify import PAYMENTS
-from shared.errors import AppError, NotFound
+from shared.errors import AppError, NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
 from shared.pagination import Keyset, decode_cursor, next_cursor
 
 AGREEMENTS = Keyset(field="created_at", descending=True)
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
@@ -68,11 +70,14 @@ def payment_view(p: Payment) -> dict[str, Any]:
         "amount_fen": p.amount_fen,
         "out_trade_no": p.out_trade_no,
         "provider_trade_no": p.provider_trade_no,
-        "wechat_request_payment": p.request_payment,
-        "alipay_order_string": p.order_string,
+        # Once the order closed nothing is handed to the buyer to pay with (an Alipay order string may still work).
+        "wechat_request_payment": None if p.order_closed else p.request_payment,
+        "alipay_order_string": None if p.order_closed else p.order_string,
         "failure_code": p.failure_code,
         "failure_message": p.failure_message,
         "closed_reason": p.closed_reason,
+        "order_closed_at": _iso(p.order_closed_at),
+        "order_closed_reason": p.order_closed_reason,
         "paid_at": _iso(p.paid_at),
         "created_at": _iso(p.created_at),
         "expires_at": _iso(p.expires_at),
@@ -85,6 +90,7 @@ def payment_view(p: Payment) -> dict[str, Any]:
                 "out_refund_no": r.out_refund_no,
                 "provider_refund_id": r.provider_refund_id,
                 "reason": r.reason,
+                "cause": r.cause,
             }
             for r in p.refunds.values()
         ],
@@ -134,9 +140,23 @@ async def reconcile_payment(request: web.Request) -> web.Response:
     return json_response(payment_view(payment))
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    """The optional Idempotency-Key header: up to 255 visible ASCII characters, as Stripe's."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters", details={"Idempotency-Key": "invalid"}
+        )
+    return key
+
+
 async def create_agreement(request: web.Request) -> web.Response:
+    """A retry with the same Idempotency-Key gets the same agreement (decided on the agreement's own stream)."""
+    key = idempotency_key(request)
     body = await parse_body(request, AgreementBody)
-    agreement = await request.app[PAYMENTS].request_agreement(body.buyer_id, body.alipay_user_id)
+    agreement = await request.app[PAYMENTS].request_agreement(body.buyer_id, body.alipay_user_id, key)
     return json_response(agreement_view(agreement), 201)
 
 

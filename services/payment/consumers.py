@@ -6,13 +6,19 @@ and each one re-projects its aggregate, healing a projection write lost to a cra
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
 from services.payment.commands import Payments
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
-from shared.errors import InvalidState, NotFound
+from shared.errors import Conflict, InvalidState, NotFound
 from shared.events import Envelope
 from shared.events.listing import OrderClosed
 from shared.events.refund import RefundApproved
 from shared.mongo import Database
+
+M = TypeVar("M", bound=BaseModel)
 
 OWN_EVENTS = (
     "payment.created",
@@ -20,6 +26,7 @@ OWN_EVENTS = (
     "payment.succeeded",
     "payment.failed",
     "payment.closed",
+    "payment.order_closed",
     "payment.refund_requested",
     "payment.refund_processing",
     "payment.refund_abnormal",
@@ -28,21 +35,40 @@ OWN_EVENTS = (
     "agreement.requested",
     "agreement.signed",
     "agreement.unsigned",
+    "agreement.charge_reserved",
+    "agreement.charge_released",
 )
+
+
+class NotYetApplicable(Exception):
+    """The event arrived before what it depends on (a payment not created, or not succeeded, yet): an ordinary
+    exception, so the consumer retries it with back-off and parks it in the DLQ with this reason if it never fits."""
+
+
+def _payload(model: type[M], envelope: Envelope) -> M:
+    try:
+        return model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise PermanentFailure(f"invalid {envelope.type} payload: {exc.error_count()} errors") from exc
 
 
 def handlers(payments: Payments, db: Database, name: str) -> dict[str, Handler]:
     async def order_closed(envelope: Envelope) -> None:
-        p = OrderClosed.model_validate(envelope.payload)
-        await payments.close_for_order(p.order_id, cause_of(name, envelope))
+        # Recorded on the payment's stream whether or not the payment exists yet: never dropped.
+        p = _payload(OrderClosed, envelope)
+        await payments.close_for_order(p.order_id, p.reason, cause_of(name, envelope))
 
     async def refund_approved(envelope: Envelope) -> None:
-        p = RefundApproved.model_validate(envelope.payload)
+        p = _payload(RefundApproved, envelope)
         try:
             await payments.request_refund(p.payment_id, p.refund_id, p.amount_fen, cause_of(name, envelope))
         except (NotFound, InvalidState) as exc:
-            # No such payment, or one that never succeeded: nothing to refund, and retrying will not change that.
-            raise PermanentFailure(f"{exc.code}: {exc.message}") from exc
+            # The payment may be created, or its success recorded, a moment later (events and notifications cross):
+            # retried with back-off, parked with this reason if it never comes.
+            raise NotYetApplicable(f"{exc.code}: {exc.message} {exc.details}") from exc
+        except Conflict as exc:
+            # The same refund id with another amount: retrying cannot change that.
+            raise PermanentFailure(f"{exc.code}: {exc.message} {exc.details}") from exc
 
     async def own(envelope: Envelope) -> None:
         if envelope.producer == name:

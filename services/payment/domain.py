@@ -2,7 +2,9 @@
 
 A payment: processing (out_trade_no minted, provider not yet answered) → requires_action (the buyer must act:
 wx.requestPayment or the Alipay app) → succeeded | failed | closed. The provider's word that money moved wins over a
-local close: a success reported after a close is still recorded (and the order service decides what to do with it).
+local close: a success reported after a close is still recorded.
+The order's close is recorded on the payment's own stream (`payment.order_closed`, even before the payment exists), so
+one rule decides on one stream, whichever arrives first: money taken for a closed order goes back in full by itself.
 Refunds live inside their payment, so "never refund more than was paid" is decided on one stream.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -38,10 +40,34 @@ class LimitExceeded(AppError):
     status, code = 422, "limit_exceeded"
 
 
+class OrderIsClosed(AppError):
+    status, code = 409, "order_closed"
+
+
+ORDER_CLOSED = "order_closed"  # the reason of a payment closed, or refunded, because its order closed
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
 def payment_id_for(order_id: str) -> str:
     """One payment per order attempt: its id derives from the order, so two creates race on one stream."""
     digest = hashlib.sha256(f"payment:{order_id}".encode()).digest()[:16]
     return "pay_" + base64.b32encode(digest).decode().rstrip("=")[:26]
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """A `shared.ids`-shaped id (prefix + 26 Crockford base32 characters) that is a pure function of `parts`: a number
+    minted once, because every writer that mints it mints the same one."""
+    value = int.from_bytes(hashlib.sha256("\x1f".join((prefix, *parts)).encode()).digest()[:17], "big") >> 6
+    chars = []
+    for _ in range(26):
+        value, rem = divmod(value, 32)
+        chars.append(_CROCKFORD[rem])
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def order_closed_refund_id(payment_id: str) -> str:
+    """The one refund of a payment whose order closed (also its out_refund_no / out_request_no)."""
+    return derived_id("rfd", "order_closed", payment_id)
 
 
 # ------------------------------------------------------------------------------------------------------- payments
@@ -53,7 +79,8 @@ class Refund(BaseModel):
     out_refund_no: str
     status: RefundStatus = "requested"
     provider_refund_id: str | None = None
-    reason: str | None = None
+    reason: str | None = None  # why it failed
+    cause: str | None = None  # why we refund without being asked (order_closed); None for an approved refund
     requested_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -83,6 +110,10 @@ class Payment(BaseModel):
     failure_code: str | None = None
     failure_message: str | None = None
     closed_reason: str | None = None
+    # The order is closed (recorded here, also before the payment exists): nothing may be charged any more, and money
+    # taken anyway goes back.
+    order_closed_at: datetime | None = None
+    order_closed_reason: str | None = None
     refunds: dict[str, Refund] = Field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -90,6 +121,10 @@ class Payment(BaseModel):
     @property
     def exists(self) -> bool:
         return bool(self.payment_id)
+
+    @property
+    def order_closed(self) -> bool:
+        return self.order_closed_at is not None
 
     @property
     def refunded_fen(self) -> int:
@@ -146,6 +181,14 @@ class ClosePayment(BaseModel):
     reason: str
 
 
+class RecordOrderClosed(BaseModel):
+    """The payment's order closed (listing's `order.closed`): recorded whether or not the payment exists yet."""
+
+    payment_id: str
+    order_id: str
+    reason: str
+
+
 class RequestRefund(BaseModel):
     refund_id: str
     amount_fen: int = Field(gt=0)
@@ -179,6 +222,7 @@ PaymentCommand = (
     | RecordSuccess
     | RecordFailure
     | ClosePayment
+    | RecordOrderClosed
     | RequestRefund
     | RecordRefundAccepted
     | RecordRefundAbnormal
@@ -199,7 +243,42 @@ def _refund(state: Payment, refund_id: str) -> Refund:
     return refund
 
 
+def _order_closed_refund(state: Payment) -> list[NewEvent]:
+    """Money taken for an order that is closed: the rest of it back in full, under a number minted once."""
+    refund_id = order_closed_refund_id(state.payment_id)
+    amount_fen = state.amount_fen - state.committed_refund_fen
+    if refund_id in state.refunds or amount_fen <= 0:
+        return []
+    return [
+        NewEvent(
+            "payment.refund_requested",
+            {
+                **_ids(state),
+                "refund_id": refund_id,
+                "amount_fen": amount_fen,
+                "out_refund_no": refund_id,
+                "reason": ORDER_CLOSED,
+            },
+        )
+    ]
+
+
+def _decide_order_closed(state: Payment, c: RecordOrderClosed) -> list[NewEvent]:
+    if state.order_closed:
+        return []
+    closed = NewEvent("payment.order_closed", {"payment_id": c.payment_id, "order_id": c.order_id, "reason": c.reason})
+    if state.exists and state.status == "succeeded":
+        return [closed, *_order_closed_refund(state)]
+    return [closed]
+
+
 def _decide_create(state: Payment, c: CreatePayment) -> list[NewEvent]:
+    if state.order_closed:
+        # Also a retried create of a payment that exists: nothing may be handed to the buyer to pay any more.
+        raise OrderIsClosed(
+            "the order is closed: it takes no payment",
+            details={"order_id": c.order_id, "reason": state.order_closed_reason},
+        )
     if state.exists:
         mine = {k: getattr(state, k) for k in _CREATE_FIELDS}
         asked = {k: getattr(c, k) for k in _CREATE_FIELDS}
@@ -226,6 +305,12 @@ def _decide_create(state: Payment, c: CreatePayment) -> list[NewEvent]:
 def _decide_refund(state: Payment, command: PaymentCommand) -> list[NewEvent]:
     if isinstance(command, RequestRefund):
         if command.refund_id in state.refunds:
+            if state.refunds[command.refund_id].amount_fen != command.amount_fen:
+                raise Conflict(
+                    "this refund was asked for with another amount",
+                    code="refund_exists",
+                    details={"refund_id": command.refund_id, "amount_fen": state.refunds[command.refund_id].amount_fen},
+                )
             return []
         if state.status != "succeeded":
             raise InvalidState(f"a payment that is {state.status} cannot be refunded", details={"status": state.status})
@@ -276,6 +361,7 @@ def _decide_refund(state: Payment, command: PaymentCommand) -> list[NewEvent]:
                     "out_refund_no": refund.out_refund_no,
                     "provider_refund_id": command.provider_refund_id or refund.provider_refund_id,
                     "refunded_at": command.refunded_at.isoformat(),
+                    **({"reason": refund.cause} if refund.cause else {}),
                 },
             )
         ]
@@ -285,10 +371,12 @@ def _decide_refund(state: Payment, command: PaymentCommand) -> list[NewEvent]:
 def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
     if isinstance(command, CreatePayment):
         return _decide_create(state, command)
+    if isinstance(command, RecordOrderClosed):
+        return _decide_order_closed(state, command)
     if not state.exists:
         raise NotFound("no such payment")
     if isinstance(command, RecordPrepay | RecordOrderString):
-        if state.status != "processing" or state.prepay_id or state.order_string:
+        if state.status != "processing" or state.prepay_id or state.order_string or state.order_closed:
             return []
         return [NewEvent("payment.action_required", {**_ids(state), **command.model_dump()})]
     if isinstance(command, RecordSuccess):
@@ -299,7 +387,7 @@ def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
             )
         if state.status == "succeeded":
             return []
-        return [
+        succeeded = [
             NewEvent(
                 "payment.succeeded",
                 {
@@ -317,6 +405,8 @@ def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
                 },
             )
         ]
+        # The provider's word wins (the success is recorded), and the order is gone: the money goes back.
+        return [*succeeded, *_order_closed_refund(state)] if state.order_closed else succeeded
     if isinstance(command, RecordFailure):
         if state.status not in OPEN:
             return []
@@ -347,9 +437,13 @@ def evolve_payment(state: Payment, event: RecordedEvent) -> Payment:
     at = event.occurred_at
     if event.type == "payment.created":
         fields = {k: v for k, v in p.items() if k in Payment.model_fields}
-        return Payment.model_validate({**fields, "status": "processing", "created_at": at, "updated_at": at})
+        # An order close recorded before the payment existed stays on it (and a create after it is refused).
+        kept = {"order_closed_at": state.order_closed_at, "order_closed_reason": state.order_closed_reason}
+        return Payment.model_validate({**fields, **kept, "status": "processing", "created_at": at, "updated_at": at})
     update: dict[str, Any] = {"updated_at": at}
-    if event.type == "payment.action_required":
+    if event.type == "payment.order_closed":
+        update |= {"order_closed_at": at, "order_closed_reason": p["reason"]}
+    elif event.type == "payment.action_required":
         update |= {
             "status": "requires_action",
             "prepay_id": p.get("prepay_id"),
@@ -374,6 +468,7 @@ def evolve_payment(state: Payment, event: RecordedEvent) -> Payment:
             refund_id=p["refund_id"],
             amount_fen=p["amount_fen"],
             out_refund_no=p["out_refund_no"],
+            cause=p.get("reason"),
             requested_at=at,
             updated_at=at,
         )
@@ -408,6 +503,12 @@ PAYMENT: Aggregate[Payment, PaymentCommand] = Aggregate(
 AgreementStatus = Literal["pending", "active", "unsigned"]
 
 
+class AgreementCharge(BaseModel):
+    amount_fen: int
+    day: str  # the Beijing calendar day of the debit, yyyy-mm-dd: what a daily limit counts
+    released: bool = False
+
+
 class Agreement(BaseModel):
     agreement_id: str = ""
     buyer_id: str = ""
@@ -420,10 +521,15 @@ class Agreement(BaseModel):
     signed_at: datetime | None = None
     unsigned_at: datetime | None = None
     created_at: datetime | None = None
+    # Debits reserved against the daily limit, by payment id (today's and yesterday's, Beijing time; older are dropped).
+    charges: dict[str, AgreementCharge] = Field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
         return bool(self.agreement_id)
+
+    def spent_fen(self, day: str) -> int:
+        return sum(c.amount_fen for c in self.charges.values() if c.day == day and not c.released)
 
 
 class RequestAgreement(BaseModel):
@@ -444,17 +550,60 @@ class RecordUnsigned(BaseModel):
     pass
 
 
-AgreementCommand = RequestAgreement | RecordSigned | RecordUnsigned
+class ReserveCharge(BaseModel):
+    """Count a password-free debit against the agreement's daily limit, before it is asked of Alipay."""
+
+    payment_id: str
+    amount_fen: int = Field(gt=0)
+    day: str
+
+
+class ReleaseCharge(BaseModel):
+    """A debit that was never made (refused, or its payment closed unpaid) no longer counts."""
+
+    payment_id: str
+
+
+AgreementCommand = RequestAgreement | RecordSigned | RecordUnsigned | ReserveCharge | ReleaseCharge
+BEIJING = timezone(timedelta(hours=8))
+
+
+def beijing_day(at: datetime) -> str:
+    return at.astimezone(BEIJING).date().isoformat()
 
 
 def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEvent]:
     if isinstance(command, RequestAgreement):
         if state.exists:
+            if (state.buyer_id, state.alipay_user_id) != (command.buyer_id, command.alipay_user_id):
+                # Only a retried request (same Idempotency-Key) can land on an existing agreement's stream.
+                raise Conflict(
+                    "this Idempotency-Key was used for another agreement request", code="idempotency_key_reused"
+                )
             return []
         return [NewEvent("agreement.requested", command.model_dump())]
     if not state.exists:
         raise NotFound("no such agreement")
     ids = {"agreement_id": state.agreement_id, "buyer_id": state.buyer_id}
+    if isinstance(command, ReserveCharge):
+        if command.payment_id in state.charges:
+            return []  # a retried create: counted once
+        spent = state.spent_fen(command.day)
+        if state.daily_limit_fen is not None and spent + command.amount_fen > state.daily_limit_fen:
+            raise LimitExceeded(
+                "the amount is over the agreement's daily limit",
+                details={
+                    "daily_limit_fen": state.daily_limit_fen,
+                    "spent_fen": spent,
+                    "amount_fen": command.amount_fen,
+                },
+            )
+        return [NewEvent("agreement.charge_reserved", {**ids, **command.model_dump()})]
+    if isinstance(command, ReleaseCharge):
+        charge = state.charges.get(command.payment_id)
+        if charge is None or charge.released:
+            return []
+        return [NewEvent("agreement.charge_released", {**ids, "payment_id": command.payment_id})]
     if isinstance(command, RecordSigned):
         if state.status != "pending":
             return []  # a repeated sign notification, or one arriving after the buyer unsigned
@@ -482,11 +631,20 @@ def evolve_agreement(state: Agreement, event: RecordedEvent) -> Agreement:
         )
     if event.type == "agreement.unsigned":
         return state.model_copy(update={"status": "unsigned", "unsigned_at": event.occurred_at})
+    if event.type == "agreement.charge_reserved":
+        # Only today's and yesterday's debits can still count against a daily limit: the state stays small.
+        oldest = beijing_day(event.occurred_at - timedelta(days=1))
+        kept = {k: c for k, c in state.charges.items() if c.day >= oldest}
+        charge = AgreementCharge(amount_fen=p["amount_fen"], day=p["day"])
+        return state.model_copy(update={"charges": {**kept, p["payment_id"]: charge}})
+    if event.type == "agreement.charge_released" and p["payment_id"] in state.charges:
+        released = state.charges[p["payment_id"]].model_copy(update={"released": True})
+        return state.model_copy(update={"charges": {**state.charges, p["payment_id"]: released}})
     return state
 
 
 AGREEMENT: Aggregate[Agreement, AgreementCommand] = Aggregate(
-    "agreement", Agreement, evolve_agreement, decide_agreement, state_model=Agreement
+    "agreement", Agreement, evolve_agreement, decide_agreement, state_model=Agreement, snapshot_every=20
 )
 
 

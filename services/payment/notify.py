@@ -1,8 +1,11 @@
 """Provider notifications (`/notify/wechatpay`, `/notify/alipay`, the only routes open without the internal token).
 
 Each is verified (signature, WeChat's timestamp window, AES-GCM tag), checked against the stored payment (merchant,
-app, amount), applied idempotently and answered in the provider's exact format. Every notification received is kept,
-with what became of it. Anything that does not verify or does not match is refused and never applied.
+app, amount), applied idempotently and answered in the provider's exact format. Every verified notification is kept
+with its body and what became of it; of a request that does not verify (anyone can send one) only a bounded summary
+is kept: its size, the headers that matter (truncated) and why it was refused. Bodies over NOTIFY_MAX_BYTES (a real
+notification is a few KB) are refused with 413 before they are read further. Anything that does not verify or does
+not match is refused and never applied.
 """
 
 from __future__ import annotations
@@ -26,6 +29,46 @@ from shared.telemetry import context_from_carrier
 log = logging.getLogger("services.payment.notify")
 PAYMENTS = web.AppKey("payments", Payments)
 _WECHAT_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature-Type")
+_SUMMARY_HEADERS = (*_WECHAT_HEADERS, "Content-Type", "Content-Length", "User-Agent")
+NOTIFY_MAX_BYTES = 64 * 1024
+_SUMMARY_VALUE_CHARS = 128
+_SUMMARY_REASON_CHARS = 300
+
+
+class TooLarge(Exception):
+    """The body is over NOTIFY_MAX_BYTES."""
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, read no further than NOTIFY_MAX_BYTES."""
+    if request.content_length is not None and request.content_length > NOTIFY_MAX_BYTES:
+        raise TooLarge(f"Content-Length {request.content_length}")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > NOTIFY_MAX_BYTES:
+            raise TooLarge(f"more than {NOTIFY_MAX_BYTES} bytes")
+    return bytes(body)
+
+
+async def _audit_unverified(payments: Payments, provider: str, request: web.Request, size: int, reason: str) -> None:
+    """What we keep of a request that did not verify: bounded whatever the sender put in it, and never its body."""
+    headers = {
+        name: request.headers[name][:_SUMMARY_VALUE_CHARS] for name in _SUMMARY_HEADERS if name in request.headers
+    }
+    await payments.store.record_notification(
+        {
+            "_id": uuid.uuid4().hex,
+            "provider": provider,
+            "key": None,
+            "received_at": datetime.now(UTC),
+            "headers": headers,
+            "size": size,
+            "verified": False,
+            "outcome": "refused",
+            "error": reason[:_SUMMARY_REASON_CHARS],
+        }
+    )
 
 
 class Refused(Exception):
@@ -111,13 +154,18 @@ async def _apply_wechat(payments: Payments, note: wp.Notification) -> str:
 
 async def wechat_notify(request: web.Request) -> web.Response:
     payments = request.app[PAYMENTS]
-    body = await request.read()
+    try:
+        body = await _read_body(request)
+    except TooLarge as exc:
+        log.warning("refused a WeChat notification that is too large: %s", exc)
+        await _audit_unverified(payments, "wechatpay", request, request.content_length or -1, f"too large: {exc}")
+        return _wechat_fail(413, "body too large")
     headers = {name: request.headers.get(name, "") for name in _WECHAT_HEADERS}
     try:
         note = payments.wechat.verify_notification(request.headers, body)
     except wp.WechatPayError as exc:
         log.warning("refused a WeChat notification that does not verify: %s", exc)
-        await _audit(payments, "wechatpay", None, body, headers, False, "refused", str(exc))
+        await _audit_unverified(payments, "wechatpay", request, len(body), str(exc))
         return _wechat_fail(401, "verification failed")
     key = str(note.resource.get("out_refund_no") or note.resource.get("out_trade_no") or "")
     try:
@@ -175,13 +223,18 @@ async def _apply_alipay(payments: Payments, form: dict[str, str]) -> str:
 
 async def alipay_notify(request: web.Request) -> web.Response:
     payments = request.app[PAYMENTS]
-    body = await request.read()
+    try:
+        body = await _read_body(request)
+    except TooLarge as exc:
+        log.warning("refused an Alipay notification that is too large: %s", exc)
+        await _audit_unverified(payments, "alipay", request, request.content_length or -1, f"too large: {exc}")
+        return web.Response(text="fail", status=413)
     try:
         form = ap.parse_form(body)
         payments.alipay.verify_notification(form)
     except (ap.AlipayError, ValueError) as exc:
         log.warning("refused an Alipay notification that does not verify: %s", exc)
-        await _audit(payments, "alipay", None, body, {}, False, "refused", str(exc))
+        await _audit_unverified(payments, "alipay", request, len(body), str(exc))
         return web.Response(text="fail")
     key = form.get("out_biz_no") or form.get("out_trade_no") or form.get("agreement_no")
     try:

@@ -1,7 +1,20 @@
 """Merchant-side clients of WeChat Pay v3 and Alipay OpenAPI: signed requests, verified responses, one HTTP pool.
 
 ProviderUnavailable means "we do not know what happened" (5xx, time-out, connection error, an answer that does not
-verify): the caller retries with the same provider numbers. ProviderRejected is the provider's definite "no".
+verify): the caller retries with the same provider numbers. ProviderBusy (a ProviderUnavailable) is a temporary refusal
+the provider asks us to retry later (rate limit, balance short, system busy): retried the same way, never a final
+failure. ProviderRejected is the provider's definite "no".
+
+Which refusals are temporary (sources: /work/shared/reference/payments.md §F "Temporary refusals to retry", and the
+providers' error tables as the WeChat Pay v3 and Alipay OpenAPI docs list them, which say for these codes
+"请使用相同参数再次调用" / "请稍后重试"):
+- WeChat Pay v3: HTTP 429 (any code, FREQUENCY_LIMITED: also one refund per order per minute), SYSTEM_ERROR, BANK_ERROR
+  (bank system error), NOT_ENOUGH (refunds and payouts: the merchant's balance is short until it is topped up).
+- Alipay: gateway code 20000 (service unavailable: isp.unknow-error, aop.ACQ.SYSTEM_ERROR), ACQ.SYSTEM_ERROR,
+  SYSTEM_ERROR, ACQ.SELLER_BALANCE_NOT_ENOUGH (refunds: the merchant's balance is short),
+  ACQ.REASON_TRADE_BEEN_FREEZEN (a trade frozen for a dispute or by risk control cannot be refunded until it thaws),
+  and code 10003 (ORDER_SUCCESS_PAY_INPROCESS: a charge still in process; its outcome comes from a query).
+  ACQ.REFUND_AMT_NOT_EQUAL_TOTAL is not temporary: the refund is more than is left, and stays so.
 """
 
 from __future__ import annotations
@@ -32,12 +45,55 @@ class ProviderUnavailable(Exception):
     """No definite answer: retry with the same numbers."""
 
 
+class ProviderBusy(ProviderUnavailable):
+    """The provider refused for now and did nothing: ask again later with the same numbers."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+WECHAT_TEMPORARY = frozenset(
+    {"SYSTEM_ERROR", "SYSTEMERROR", "BANK_ERROR", "BANKERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH"}
+)
+ALIPAY_TEMPORARY = frozenset(
+    {
+        "ACQ.SYSTEM_ERROR",
+        "SYSTEM_ERROR",
+        "aop.ACQ.SYSTEM_ERROR",
+        "isp.unknow-error",
+        "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+        "ACQ.REASON_TRADE_BEEN_FREEZEN",
+    }
+)
+
+
 class ProviderRejected(Exception):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+
+
+def wechat_refusal(status: int, body: Mapping[str, Any], what: str) -> ProviderUnavailable | ProviderRejected:
+    """What a verified WeChat 4xx answer means: come back later (429, temporary codes) or a definite no."""
+    code, message = str(body.get("code", status)), str(body.get("message", ""))
+    if status == 429 or code in WECHAT_TEMPORARY:
+        return ProviderBusy(code, f"{what}: HTTP {status} {message}")
+    return ProviderRejected(code, message, status)
+
+
+def alipay_refusal(answer: Mapping[str, Any], what: str) -> ProviderUnavailable | ProviderRejected:
+    """What a verified Alipay answer other than 10000 means: in process, come back later, or a definite no."""
+    code = str(answer.get("sub_code") or answer.get("code") or "UNKNOWN")
+    message = str(answer.get("sub_msg") or answer.get("msg") or "")
+    if answer.get("code") == "10003":
+        # Accepted and still in process (a charge waiting for the buyer's bank): not a refusal; query it.
+        return ProviderUnavailable(f"{what}: in process ({code})")
+    if code in ALIPAY_TEMPORARY or answer.get("code") == "20000":
+        return ProviderBusy(code, f"{what}: {message}")
+    return ProviderRejected(code, message)
 
 
 def rfc3339(at: datetime) -> str:
@@ -96,7 +152,7 @@ class WechatPay:
             raise ProviderUnavailable(f"wechatpay {method} {path}: unverifiable answer ({exc})") from exc
         parsed: dict[str, Any] = json.loads(data) if data else {}
         if status >= 400:
-            raise ProviderRejected(str(parsed.get("code", status)), str(parsed.get("message", "")), status)
+            raise wechat_refusal(status, parsed, f"wechatpay {method} {path}")
         return parsed
 
     async def jsapi(self, payment: Payment, notify_url: str) -> str:
@@ -190,10 +246,7 @@ class Alipay:
         except (ap.AlipayError, KeyError, ValueError) as exc:
             raise ProviderUnavailable(f"alipay {method}: unverifiable answer ({exc})") from exc
         if answer.get("code") != "10000":
-            code = str(answer.get("sub_code") or answer.get("code") or "UNKNOWN")
-            if code in ("ACQ.SYSTEM_ERROR", "SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR") or answer.get("code") == "20000":
-                raise ProviderUnavailable(f"alipay {method}: {code}")
-            raise ProviderRejected(code, str(answer.get("sub_msg") or answer.get("msg") or ""))
+            raise alipay_refusal(answer, f"alipay {method}")
         return answer
 
     def app_order_string(self, payment: Payment, notify_url: str) -> str:
@@ -233,11 +286,10 @@ class Alipay:
             raise
 
     async def close(self, out_trade_no: str) -> None:
-        try:
-            await self.call("alipay.trade.close", {"out_trade_no": out_trade_no})
-        except ProviderRejected as exc:
-            if exc.code != "ACQ.TRADE_NOT_EXIST":
-                raise
+        """Close the trade; ProviderRejected("ACQ.TRADE_NOT_EXIST") when Alipay has none. For an app payment that only
+        means the buyer has not opened the cashier yet: the order string stays payable until its time_expire, so the
+        caller decides what the answer is worth."""
+        await self.call("alipay.trade.close", {"out_trade_no": out_trade_no})
 
     async def refund(self, out_trade_no: str, refund: Refund) -> dict[str, Any]:
         biz = {
@@ -275,7 +327,8 @@ class Alipay:
 
 
 async def with_retries(attempts: int, delay_s: float, call: Any) -> Any:
-    """Run `call()` up to `attempts` times while the provider gives no definite answer."""
+    """Run `call()` up to `attempts` times while the provider gives no definite answer (or asks us to come back),
+    waiting longer each time."""
     for attempt in range(1, attempts + 1):
         try:
             return await call()
@@ -283,5 +336,5 @@ async def with_retries(attempts: int, delay_s: float, call: Any) -> Any:
             if attempt == attempts:
                 raise
             log.warning("provider unavailable (attempt %d/%d): %s", attempt, attempts, exc)
-            await asyncio.sleep(delay_s * attempt)
+            await asyncio.sleep(delay_s * 2 ** (attempt - 1))
     raise AssertionError("unreachable")

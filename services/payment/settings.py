@@ -43,5 +43,7 @@ class PaymentSettings(ServiceSettings):
     reconcile_after_s: float = Field(default=60.0, ge=0)
     reconcile_interval_s: float = Field(default=15.0, gt=0)
     reconcile_batch: int = Field(default=100, ge=1)
+    # While a provider gives no answer or refuses for now, each look waits twice as long as the last, up to this.
+    reconcile_backoff_max_s: float = Field(default=3600.0, gt=0)
     # An unpaid payment is closed at the provider this long after its order's payment deadline.
     close_grace_s: float = Field(default=60.0, ge=0)

@@ -28,6 +28,8 @@ class PaymentStore:
         await self.notifications.create_index([("received_at", 1)], name="received_at")
 
     async def project_payment(self, payment: Payment, seq: int) -> None:
+        if not payment.exists:
+            return  # only an order close recorded ahead of the payment: nothing to show or reconcile
         doc = payment.model_dump()
         assert payment.updated_at is not None
         # When the reconciler should look next: a while after the last change, while anything is still open.
@@ -55,9 +57,32 @@ class PaymentStore:
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
-    async def check_later(self, payment_id: str, field: str, at: datetime) -> None:
-        """Scheduling hint only (not state): the next time the reconciler should ask about this payment."""
-        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at}})
+    async def check_later(
+        self,
+        payment_id: str,
+        field: str,
+        now: datetime,
+        base_s: float,
+        *,
+        backoff_max_s: float | None = None,
+        not_after: datetime | None = None,
+    ) -> datetime:
+        """Scheduling hint only (not state): the next time the reconciler should ask about this payment, `base_s`
+        from now; with `backoff_max_s`, each such call without a change in between doubles the wait (base_s,
+        2·base_s, … up to backoff_max_s), and a new projection of the payment resets it. Never after `not_after`."""
+        misses_field = f"{field}_misses"
+        update: dict[str, Any] = {}
+        wait_s = base_s
+        if backoff_max_s is not None:
+            doc = await self.payments.find_one({"_id": payment_id}, projection={misses_field: 1})
+            misses = int(doc.get(misses_field, 0)) if doc else 0
+            wait_s = min(backoff_max_s, base_s * 2 ** min(misses, 30))
+            update[misses_field] = misses + 1
+        at = now + timedelta(seconds=wait_s)
+        if not_after is not None:
+            at = min(at, not_after)
+        await self.payments.update_one({"_id": payment_id}, {"$set": {field: at, **update}})
+        return at
 
     async def agreements_of(
         self, buyer_id: str, limit: int, before: tuple[datetime, str] | None

@@ -16,6 +16,7 @@ Action = Literal[
     "out_of_order",  # a notification is held back until the next one of the same provider has been delivered
     "drop",  # a notification is never sent (the merchant must query)
     "corrupt_signature",  # the response or notification signature is garbled
+    "refuse",  # the API call is refused with `code` (WeChat: and HTTP `status`; Alipay: as sub_code), nothing done
 ]
 
 
@@ -30,6 +31,11 @@ class FaultRule(BaseModel):
     times: int | None = Field(default=1, ge=1, description="how many times it fires; null: until cleared")
     match: dict[str, str] = Field(default_factory=dict)
     delay_s: float = Field(default=0.0, ge=0, le=600)
+    # For `refuse`: WeChat's error code and HTTP status (e.g. FREQUENCY_LIMITED 429, NOT_ENOUGH 403), or Alipay's
+    # sub_code (e.g. ACQ.SELLER_BALANCE_NOT_ENOUGH; code 40004, or 20000 for aop.* / isp.* sub_codes).
+    code: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    status: int | None = Field(default=None, ge=400, le=599)
+    message: str | None = Field(default=None, max_length=256)
 
 
 class ActiveFault(FaultRule):

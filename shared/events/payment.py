@@ -59,6 +59,9 @@ class PaymentRefunded(Payload):
     out_refund_no: str = Field(description="WeChat out_refund_no or Alipay out_request_no")
     provider_refund_id: str | None = None
     refunded_at: AwareDatetime
+    reason: str | None = Field(
+        default=None, description="why payment refunded without being asked: order_closed; absent for approved refunds"
+    )
 
 
 @register("payment.refund_failed")
@@ -68,6 +71,16 @@ class PaymentRefundFailed(Payload):
     refund_id: str
     amount_fen: int = Field(gt=0)
     reason: str
+
+
+@register("payment.order_closed")
+class PaymentOrderClosed(Payload):
+    """Internal (payment's own stream, not in the public catalog): the payment's order closed. Recorded even before
+    the payment exists, so a later create is refused and money taken anyway is refunded in full."""
+
+    payment_id: str
+    order_id: str
+    reason: str = Field(description="the order's close reason: buyer_cancelled, payment_expired, payment_closed")
 
 
 @register("agreement.signed")

@@ -217,6 +217,11 @@ def build_handler(
         if fault_action(fault, "error_5xx"):
             return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>")
         member = response_key(call.method)
+        if fault is not None and fault.action == "refuse":
+            sub_code = fault.code or "ACQ.SYSTEM_ERROR"
+            code = "20000" if sub_code.startswith(("aop.", "isp.")) else "40004"
+            refused = {"code": code, "msg": MESSAGES[code], "sub_code": sub_code, "sub_msg": fault.message or sub_code}
+            return respond(render(member, refused, alipay))
         try:
             body = await methods[call.method](alipay, call, fault)
         except d.BizError as err:

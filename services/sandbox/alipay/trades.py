@@ -121,7 +121,8 @@ async def refund_query(alipay: Alipay, call: Call, fault: ActiveFault | None) ->
     out_trade_no, state = await _find(alipay, biz)
     assert state.order is not None
     refund = state.refund(biz.out_request_no)
-    if refund is None:
+    if refund is None or fault_action(fault, "delay"):
+        # A `delay` fault: the refund is not visible to the query yet (Alipay's query can lag its refund).
         # "No data" is how Alipay says the refund did not happen: success code, no refund fields.
         return dict(d.SUCCESS)
     response: dict[str, Any] = {

@@ -61,15 +61,19 @@ class Call:
         return mchid
 
     def fault(self, target: str, attrs: dict[str, str], actions: set[str]) -> ActiveFault | None:
-        """Consult the fault registry: ``error_5xx`` answers 500 now (nothing done), ``timeout`` delays the answer
-        once the work is done; other actions are the caller's to apply."""
+        """Consult the fault registry: ``error_5xx`` answers 500 now (nothing done), ``refuse`` answers the fault's
+        status and code now (nothing done), ``timeout`` delays the answer once the work is done; other actions are the
+        caller's to apply."""
         self.attrs.update(attrs)
-        fault = self.wechat.faults.take(target, attrs, actions=actions | {"error_5xx", "timeout"})
+        fault = self.wechat.faults.take(target, attrs, actions=actions | {"error_5xx", "timeout", "refuse"})
         if fault is None:
             return None
         log.info("fault %s on %s %s", fault.action, target, attrs)
         if fault.action == "error_5xx":
             raise d.system_error()
+        if fault.action == "refuse":
+            code = fault.code or "SYSTEM_ERROR"
+            raise d.WechatError(fault.status or 400, code, fault.message or f"{code} (sandbox fault)")
         if fault.action == "timeout":
             self.delay_s = fault.delay_s
         return fault

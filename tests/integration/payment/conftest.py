@@ -20,7 +20,7 @@ from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
-from tests.support.internal_api import InternalApi, Reply, publish_as, service_env
+from tests.support.internal_api import TOKEN, InternalApi, Reply, publish_as, service_env
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
 
@@ -44,6 +44,22 @@ class PaymentClient(InternalApi):
     async def fault(self, **rule: Any) -> None:
         reply = await self.sandbox_post("/sandbox/faults", rule)
         assert reply.status == 201, reply.body
+
+    async def post_with_key(self, path: str, body: Any, key: str) -> Reply:
+        """POST to the internal API with an Idempotency-Key."""
+        headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": key}
+        async with self.http.post(f"{self.process.url}/internal/v1{path}", json=body, headers=headers) as resp:
+            return Reply(resp.status, await resp.json())
+
+    async def sandbox_faults(self) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.sandbox.url}/sandbox/faults") as resp:
+            body = await resp.json()
+            items: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+            return items
+
+    async def clear_faults(self) -> None:
+        async with self.http.delete(f"{self.sandbox.url}/sandbox/faults"):
+            pass
 
     async def openid(self) -> str:
         reply = await self.sandbox_post("/sandbox/wechat/login-codes", {})
@@ -85,6 +101,27 @@ class PaymentClient(InternalApi):
 
     async def publish(self, event_type: str, payload: dict[str, Any], aggregate_id: str, producer: str) -> Envelope:
         return await publish_as(self.bus, producer, event_type, payload, aggregate_id)
+
+    async def close_order(self, order: dict[str, Any], reason: str = "buyer_cancelled") -> Envelope:
+        """Listing's order.closed for an order (a create body or a payment view: both carry the order's parties)."""
+        return await self.publish(
+            "order.closed",
+            {
+                "order_id": order["order_id"],
+                "item_id": "itm_x",
+                "seller_id": order["seller_id"],
+                "buyer_id": order["buyer_id"],
+                "reason": reason,
+            },
+            order["order_id"],
+            producer="listing",
+        )
+
+    async def alipay_pay(self, payment: dict[str, Any], user_id: str = "2088100000000021") -> Reply:
+        """The buyer opens the Alipay cashier with the payment's order string and pays."""
+        return await self.sandbox_post(
+            "/sandbox/alipay/pay", {"order_string": payment["alipay_order_string"], "user_id": user_id}
+        )
 
     async def approve_refund(self, payment: dict[str, Any], amount_fen: int, refund_id: str | None = None) -> str:
         refund_id = refund_id or new_id("rfd")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+from shared.ids import new_id
 from shared.protocols import wechatpay as wp
 from tests.integration.payment.conftest import PaymentClient
 from tests.support.infra import eventually
@@ -126,3 +129,36 @@ async def test_bad_input_is_422_and_the_internal_token_is_required(payments: Pay
 
 async def _seen(seen: list[Any], payment_id: str) -> list[Any]:
     return succeeded_for(seen, payment_id)
+
+
+async def test_two_identical_agreement_requests_with_one_idempotency_key_give_one_agreement(
+    payments: PaymentClient,
+) -> None:
+    buyer_id, key = new_id("usr"), uuid.uuid4().hex
+    body = {"buyer_id": buyer_id, "alipay_user_id": "2088100000000031"}
+    first, again = await asyncio.gather(*(payments.post_with_key("/agreements", body, key) for _ in range(2)))
+    assert first.status == again.status == 201, (first.body, again.body)
+    assert first.body["id"] == again.body["id"] and first.body["sign_url"] == again.body["sign_url"]
+    listed = await payments.ok("GET", "/agreements", buyer_id=buyer_id)
+    assert [a["id"] for a in listed["items"]] == [first.body["id"]]
+    other = await payments.post_with_key("/agreements", {**body, "alipay_user_id": "2088100000000032"}, key)
+    assert other.status == 409 and other.body["error"]["code"] == "idempotency_key_reused"
+    fresh = await payments.ok("POST", "/agreements", body, 201)
+    assert fresh["id"] != first.body["id"]  # without a key every request is a new agreement, as before
+
+
+async def test_password_free_debits_over_the_daily_limit_are_refused_before_alipay_is_asked(
+    payments: PaymentClient,
+) -> None:
+    buyer_id = new_id("usr")
+    agreement = await sign_agreement(payments, buyer_id, "2088100000000041")
+    for _ in range(4):  # 4 × the 500-yuan single limit reach the 2,000-yuan daily limit
+        order = {**payments.order("alipay_password_free", amount_fen=50_000), "buyer_id": buyer_id}
+        paid = await payments.create({**order, "agreement_id": agreement["id"]})
+        assert paid["status"] == "succeeded"
+    over = {**payments.order("alipay_password_free", amount_fen=100), "buyer_id": buyer_id}
+    refused = await payments.call("POST", "/payments", {**over, "agreement_id": agreement["id"]})
+    assert refused.status == 422 and refused.body["error"]["code"] == "limit_exceeded"
+    assert refused.body["error"]["details"]["spent_fen"] == 200_000
+    # Refused here, not by Alipay: no payment was created, nothing was asked of Alipay.
+    assert (await payments.call("GET", "/payments", order_id=over["order_id"])).status == 404

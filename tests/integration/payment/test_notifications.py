@@ -245,3 +245,50 @@ async def test_notification_and_reconciler_racing_give_one_payment_succeeded(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# ------------------------------------------------------------------- unauthenticated traffic (issue 10, item 17)
+
+
+async def test_an_unverified_notification_keeps_only_a_bounded_summary(payments: PaymentClient) -> None:
+    marker = uuid.uuid4().hex
+    junk = json.dumps({"marker": marker, "pad": "x" * 60_000}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Wechatpay-Timestamp": str(int(time.time())),
+        "Wechatpay-Nonce": marker + "n" * 5_000,
+        "Wechatpay-Serial": "X" * 5_000,
+        "Wechatpay-Signature": "c2ln" * 1_000,
+        "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+    }
+    status, text = await post_wechat(payments, junk, headers)
+    assert status == 401 and json.loads(text)["code"] == "FAIL"
+    async with payments.http.post(
+        f"{payments.process.url}/notify/alipay", data={"sign": "x", "pad": marker + "y" * 60_000}
+    ) as resp:
+        assert (resp.status, await resp.text()) == (200, "fail")
+    refused = [
+        doc
+        async for doc in payments.db["notifications"].find({"verified": False})
+        if marker in str(doc.get("headers", {}).get("Wechatpay-Nonce", "")) or doc.get("size", 0) > 60_000
+    ]
+    assert {d["provider"] for d in refused} >= {"wechatpay", "alipay"}
+    for doc in refused:
+        assert "body" not in doc and doc["size"] > 60_000 and doc["outcome"] == "refused" and doc["error"]
+        assert all(len(v) <= 128 for v in doc["headers"].values()) and len(doc["error"]) <= 300
+        assert marker not in json.dumps(doc, default=str).replace(doc["headers"].get("Wechatpay-Nonce", ""), "")
+
+
+async def test_a_notification_body_over_64_kib_is_refused_with_413_in_the_providers_format(
+    payments: PaymentClient,
+) -> None:
+    payment = await payments.create(payments.order("wechat_pay", openid=await payments.openid()))
+    body, headers = wechat_notification(payment)
+    big = body[:-1] + b',"pad":"' + b"x" * (64 * 1024) + b'"}'
+    status, text = await post_wechat(payments, big, headers)
+    assert status == 413 and json.loads(text)["code"] == "FAIL"
+    async with payments.http.post(f"{payments.process.url}/notify/alipay", data={"pad": "y" * (64 * 1024)}) as resp:
+        assert (resp.status, await resp.text()) == (413, "fail")
+    # A real (small) notification still goes through.
+    assert (await post_wechat(payments, body, headers))[0] == 204
+    await eventually(lambda: payments.payment(payment["id"]), until=lambda p: p["status"] == "succeeded", what="paid")

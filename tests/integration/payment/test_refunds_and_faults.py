@@ -3,9 +3,13 @@ every kind, and closing a payment when its order closes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
 from services.payment.domain import payment_id_for
+from shared.ids import new_id
 from tests.integration.payment.conftest import PaymentClient
 from tests.integration.payment.test_notifications import paid_wechat
 from tests.support.infra import eventually
@@ -149,25 +153,21 @@ async def test_closing_the_order_closes_the_unpaid_payment_at_the_provider(payme
     seen = await watch("payment.closed.v1")
     openid = await payments.openid()
     payment = await payments.create(payments.order("wechat_pay", openid=openid))
-    await payments.publish(
-        "order.closed",
-        {
-            "order_id": payment["order_id"],
-            "item_id": "itm_x",
-            "seller_id": payment["seller_id"],
-            "buyer_id": payment["buyer_id"],
-            "reason": "buyer_cancelled",
-        },
-        payment["order_id"],
-        producer="listing",
-    )
+    await payments.close_order(payment)
     closed = await eventually(
         lambda: payments.payment(payment["id"]), until=lambda p: p["status"] == "closed", what="closed"
     )
     assert closed["closed_reason"] == "order_closed"
-    assert [e.payload["reason"] for e in seen if e.payload["payment_id"] == payment["id"]] in ([], ["order_closed"])
+    reasons = await eventually(
+        lambda: _closed_reasons(seen, payment["id"]), until=bool, what="payment.closed on the bus"
+    )
+    assert reasons == ["order_closed"]
     late = await payments.wechat_pay(payment, openid)
     assert late.status == 409 and late.body["error"]["code"] == "order_closed"
+
+
+async def _closed_reasons(seen: list[Any], payment_id: str) -> list[str]:
+    return [e.payload["reason"] for e in seen if e.payload["payment_id"] == payment_id]
 
 
 async def _events(seen: list[Any], refund_id: str) -> list[Any]:
@@ -177,3 +177,89 @@ async def _events(seen: list[Any], refund_id: str) -> list[Any]:
 async def _refund(payments: PaymentClient, payment_id: str, refund_id: str) -> dict[str, Any] | None:
     payment = await payments.payment(payment_id)
     return next((r for r in payment["refunds"] if r["refund_id"] == refund_id), None)
+
+
+# ----------------------------------------------------------------- temporary refusals (issue 10, item 6) and item 7
+
+
+@pytest.mark.parametrize(("code", "status"), [("NOT_ENOUGH", 403), ("FREQUENCY_LIMITED", 429)])
+async def test_a_wechat_refund_refused_for_now_is_retried_until_it_goes_through(
+    payments: PaymentClient, watch: Any, code: str, status: int
+) -> None:
+    seen = await watch("payment.refunded.v1", "payment.refund_failed.v1")
+    payment = await paid_wechat(payments)
+    await eventually(lambda: payments.payment(payment["id"]), until=lambda p: p["status"] == "succeeded", what="paid")
+    refund_id = new_id("rfd")
+    # More refusals than one request's attempts: the refund must outlive them and go through on a later pass.
+    await payments.fault(
+        target="wechat.refund", action="refuse", code=code, status=status, times=4, match={"out_refund_no": refund_id}
+    )
+    await payments.approve_refund(payment, 7_000, refund_id)
+    events = await eventually(lambda: _events(seen, refund_id), until=bool, what="refunded", timeout_s=30)
+    assert [e.type for e in events] == ["payment.refunded"]
+    assert (await payments.event_types(payment["id"])).count("payment.refund_failed") == 0
+
+
+@pytest.mark.parametrize("sub_code", ["ACQ.SELLER_BALANCE_NOT_ENOUGH", "ACQ.REASON_TRADE_BEEN_FREEZEN"])
+async def test_an_alipay_refund_refused_for_now_is_retried_until_it_goes_through(
+    payments: PaymentClient, watch: Any, sub_code: str
+) -> None:
+    seen = await watch("payment.refunded.v1", "payment.refund_failed.v1")
+    payment = await payments.create(payments.order("alipay", amount_fen=20_000))
+    assert (await payments.alipay_pay(payment)).status == 200
+    await eventually(lambda: payments.payment(payment["id"]), until=lambda p: p["status"] == "succeeded", what="paid")
+    refund_id = new_id("rfd")
+    await payments.fault(
+        target="alipay.trade.refund", action="refuse", code=sub_code, times=4, match={"out_request_no": refund_id}
+    )
+    await payments.approve_refund(payment, 20_000, refund_id)
+    events = await eventually(lambda: _events(seen, refund_id), until=bool, what="refunded", timeout_s=30)
+    assert [e.type for e in events] == ["payment.refunded"]
+
+
+async def test_a_wechat_prepay_refused_for_now_leaves_the_payment_open_for_the_reconciler(
+    payments: PaymentClient,
+) -> None:
+    order = payments.order("wechat_pay", openid=await payments.openid())
+    pid = payment_id_for(order["order_id"])
+    await payments.fault(
+        target="wechat.jsapi",
+        action="refuse",
+        code="FREQUENCY_LIMITED",
+        status=429,
+        times=3,
+        match={"out_trade_no": pid},
+    )
+    payment = await payments.create(order)
+    assert payment["status"] == "processing" and payment["failure_code"] is None
+    ready = await eventually(
+        lambda: payments.payment(pid), until=lambda p: p["status"] == "requires_action", what="prepay later"
+    )
+    assert ready["wechat_request_payment"]["package"].startswith("prepay_id=")
+
+
+async def test_an_alipay_refund_its_query_does_not_show_yet_is_asked_again_later(
+    payments: PaymentClient, watch: Any
+) -> None:
+    seen = await watch("payment.refunded.v1")
+    payment = await payments.create(payments.order("alipay", amount_fen=6_000))
+    assert (await payments.alipay_pay(payment)).status == 200
+    await eventually(lambda: payments.payment(payment["id"]), until=lambda p: p["status"] == "succeeded", what="paid")
+    refund_id = new_id("rfd")
+    # The first refund call is done but answered too late, so the retry gets fund_change N; the query lags behind.
+    await payments.fault(
+        target="alipay.trade.refund", action="timeout", delay_s=1.5, times=1, match={"out_request_no": refund_id}
+    )
+    await payments.fault(
+        target="alipay.trade.fastpay.refund.query", action="delay", times=None, match={"out_request_no": refund_id}
+    )
+    await payments.approve_refund(payment, 6_000, refund_id)
+    await asyncio.sleep(4)  # let the lagging query be asked: a few times at most, not until RecursionError
+    [lag] = [f for f in await payments.sandbox_faults() if f["target"] == "alipay.trade.fastpay.refund.query"]
+    assert 1 <= lag["fired"] <= 6, lag
+    refund = await _refund(payments, payment["id"], refund_id)
+    assert refund is not None and refund["status"] == "requested"
+    await payments.clear_faults()
+    events = await eventually(lambda: _events(seen, refund_id), until=bool, what="refunded", timeout_s=30)
+    assert [e.type for e in events] == ["payment.refunded"]
+    assert (await payments.event_types(payment["id"])).count("payment.refunded") == 1

@@ -122,3 +122,35 @@ async def test_notification_faults_drop_and_duplicate(sandbox: Sandbox, merchant
     assert {ap.parse_form(r.body)["out_trade_no"] for r in received} == {doubled}
     items = await eventually(lambda: sandbox.notifications(dropped), until=bool, what="the dropped notification")
     assert [i["state"] for i in items] == ["dropped"]
+
+
+@pytest.mark.parametrize(
+    ("sub_code", "code"), [("ACQ.SELLER_BALANCE_NOT_ENOUGH", "40004"), ("aop.ACQ.SYSTEM_ERROR", "20000")]
+)
+async def test_a_refuse_fault_answers_its_sub_code_signed_and_refunds_nothing(
+    sandbox: Sandbox, sub_code: str, code: str
+) -> None:
+    alipay = AlipayClient(sandbox)
+    out_trade_no = fresh("ord")
+    await alipay.paid(out_trade_no, "10.00")
+    await sandbox.fault(target=REFUND, action="refuse", code=sub_code, match={"out_trade_no": out_trade_no})
+    biz = {"out_trade_no": out_trade_no, "refund_amount": "1.00", "out_request_no": "busy"}
+
+    refused = await alipay.api(REFUND, biz)
+
+    assert (refused["code"], refused["sub_code"]) == (code, sub_code)
+    nothing = await alipay.api(REFUND_QUERY, {"out_trade_no": out_trade_no, "out_request_no": "busy"})
+    assert "refund_status" not in nothing
+    assert (await alipay.api(REFUND, biz))["fund_change"] == "Y"
+
+
+async def test_a_delay_fault_on_the_refund_query_hides_a_refund_that_was_made(sandbox: Sandbox) -> None:
+    alipay = AlipayClient(sandbox)
+    out_trade_no = fresh("ord")
+    await alipay.paid(out_trade_no, "10.00")
+    biz = {"out_trade_no": out_trade_no, "refund_amount": "1.00", "out_request_no": "lag"}
+    assert (await alipay.api(REFUND, biz))["fund_change"] == "Y"
+    await sandbox.fault(target=REFUND_QUERY, action="delay", match={"out_trade_no": out_trade_no})
+    query = {"out_trade_no": out_trade_no, "out_request_no": "lag"}
+    assert "refund_status" not in await alipay.api(REFUND_QUERY, query)
+    assert (await alipay.api(REFUND_QUERY, query))["refund_status"] == "REFUND_SUCCESS"

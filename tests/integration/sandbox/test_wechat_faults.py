@@ -167,3 +167,22 @@ async def test_an_out_of_order_notification_arrives_after_the_next_one(sandbox: 
 
     paths = [r.path for r in merchant.received if r.path in (first.notify_path, second.notify_path)]
     assert paths == [second.notify_path, first.notify_path]
+
+
+@pytest.mark.parametrize(("code", "status"), [("FREQUENCY_LIMITED", 429), ("NOT_ENOUGH", 403), ("BANK_ERROR", 500)])
+async def test_a_refuse_fault_answers_its_code_and_status_signed_and_refunds_nothing(
+    sandbox: Sandbox, code: str, status: int
+) -> None:
+    wechat = WechatClient(sandbox)
+    order = await wechat.paid(100)
+    out_refund_no = fresh("rfd")
+    await sandbox.fault(
+        target="wechat.refund", action="refuse", code=code, status=status, match={"out_refund_no": out_refund_no}
+    )
+    body = refund_body(order.out_trade_no, out_refund_no, 100, 100)
+
+    refused = await wechat.refund(body)
+
+    refused.error(status, code)
+    (await wechat.query_refund(out_refund_no)).error(404, "RESOURCE_NOT_EXISTS")
+    assert (await wechat.refund(body)).ok()["status"] == "PROCESSING"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from services.payment.commands import failure_code
@@ -17,7 +19,7 @@ from services.payment.domain import (
 )
 from shared.errors import Conflict, NotFound
 from shared.events import PAYLOADS
-from tests.support.aggregates import apply, types
+from tests.support.aggregates import T0, apply, types
 
 REQUEST = RequestAgreement(agreement_id="agr_1", buyer_id="usr_b", alipay_user_id="2088100", sign_url="https://x")
 SIGNED = RecordSigned(
@@ -93,3 +95,47 @@ def test_charging_needs_the_buyers_active_agreement_within_its_single_limit() ->
 )
 def test_provider_refusals_map_to_stable_codes(provider_code: str, ours: str) -> None:
     assert failure_code(provider_code) == ours
+
+
+def test_a_retried_request_with_the_same_idempotency_key_lands_on_the_same_agreement() -> None:
+    from services.payment.domain import derived_id
+
+    first, again = derived_id("agr", "usr_b", "key-1"), derived_id("agr", "usr_b", "key-1")
+    assert first == again and first.startswith("agr_") and len(first) == 30
+    assert derived_id("agr", "usr_b", "key-2") != first != derived_id("agr", "usr_c", "key-1")
+    state = apply(AGREEMENT, Agreement(), REQUEST.model_copy(update={"agreement_id": first}))[0]
+    # The retry mints another sign URL; the agreement keeps the first.
+    _, events = apply(AGREEMENT, state, REQUEST.model_copy(update={"agreement_id": first, "sign_url": "https://y"}))
+    assert events == [] and state.sign_url == "https://x"
+    with pytest.raises(Conflict) as exc:
+        apply(AGREEMENT, state, REQUEST.model_copy(update={"agreement_id": first, "alipay_user_id": "2088999"}))
+    assert exc.value.code == "idempotency_key_reused"
+
+
+def test_password_free_debits_beyond_the_daily_limit_are_refused_and_a_debit_never_made_stops_counting() -> None:
+    from services.payment.domain import ReleaseCharge, ReserveCharge, beijing_day
+
+    day = beijing_day(T0)
+    state = active()
+    for n in range(4):
+        state, events = apply(AGREEMENT, state, ReserveCharge(payment_id=f"pay_{n}", amount_fen=50_000, day=day))
+        assert types(events) == ["agreement.charge_reserved"]
+    assert state.spent_fen(day) == 200_000
+    _, again = apply(AGREEMENT, state, ReserveCharge(payment_id="pay_0", amount_fen=50_000, day=day))
+    assert again == []  # a retried create counts once
+    with pytest.raises(LimitExceeded) as exc:
+        apply(AGREEMENT, state, ReserveCharge(payment_id="pay_4", amount_fen=1, day=day))
+    assert exc.value.details["spent_fen"] == 200_000
+    state, events = apply(AGREEMENT, state, ReleaseCharge(payment_id="pay_3"))
+    assert types(events) == ["agreement.charge_released"] and state.spent_fen(day) == 150_000
+    _, events = apply(AGREEMENT, state, ReserveCharge(payment_id="pay_4", amount_fen=50_000, day=day))
+    assert types(events) == ["agreement.charge_reserved"]
+    # The next Beijing day starts from nothing, and the state keeps only what can still count.
+    tomorrow = beijing_day(T0 + timedelta(days=1))
+    state, _ = apply(
+        AGREEMENT, state, ReserveCharge(payment_id="pay_5", amount_fen=50_000, day=tomorrow), T0 + timedelta(days=1)
+    )
+    assert state.spent_fen(tomorrow) == 50_000
+    later = T0 + timedelta(days=3)
+    state, _ = apply(AGREEMENT, state, ReserveCharge(payment_id="pay_6", amount_fen=1, day=beijing_day(later)), later)
+    assert set(state.charges) == {"pay_6"}

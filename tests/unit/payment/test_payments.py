@@ -11,9 +11,11 @@ from services.payment.domain import (
     AmountMismatch,
     ClosePayment,
     CreatePayment,
+    OrderIsClosed,
     Payment,
     PaymentCommand,
     RecordFailure,
+    RecordOrderClosed,
     RecordOrderString,
     RecordPrepay,
     RecordRefundAbnormal,
@@ -22,6 +24,7 @@ from services.payment.domain import (
     RecordRefundSucceeded,
     RecordSuccess,
     RequestRefund,
+    order_closed_refund_id,
     payment_id_for,
 )
 from shared.errors import Conflict, InvalidState, NotFound
@@ -215,3 +218,76 @@ def test_a_closed_wechat_refund_fails() -> None:
 def test_refund_answers_for_unknown_refunds_are_not_found() -> None:
     with pytest.raises(NotFound):
         apply(PAYMENT, succeeded(), RecordRefundAccepted(refund_id="rfd_x"))
+
+
+# ------------------------------------------------------------------------- the order closed (issue 10, items 4, 8)
+
+CLOSED = RecordOrderClosed(payment_id=PID, order_id="ord_1", reason="buyer_cancelled")
+
+
+def test_an_order_closed_before_its_payment_exists_is_recorded_and_refuses_the_create() -> None:
+    state, events = apply(PAYMENT, Payment(), CLOSED)
+    assert types(events) == ["payment.order_closed"]
+    contract(events)
+    assert events[0].payload == {"payment_id": PID, "order_id": "ord_1", "reason": "buyer_cancelled"}
+    assert not state.exists and state.order_closed
+    with pytest.raises(OrderIsClosed) as exc:
+        apply(PAYMENT, state, CREATE)
+    assert (exc.value.status, exc.value.code) == (409, "order_closed")
+    _, again = apply(PAYMENT, state, CLOSED)
+    assert again == []
+
+
+def test_a_payment_whose_order_closed_takes_no_prepay_or_order_string_and_no_create_again() -> None:
+    state = run(CREATE, CLOSED)
+    with pytest.raises(OrderIsClosed):
+        apply(PAYMENT, state, CREATE)
+    params = {"package": "prepay_id=wx1"}
+    _, events = apply(PAYMENT, state, RecordPrepay(prepay_id="wx1", request_payment=params))
+    assert events == [] and state.status == "processing" and state.order_closed
+
+
+def test_a_payment_succeeding_after_its_order_closed_is_refunded_in_full() -> None:
+    state = run(CREATE, CLOSED, ClosePayment(reason="order_closed"))
+    state, events = apply(PAYMENT, state, PAID)
+    # The provider's word wins: the success is recorded, and the whole amount goes back under one minted number.
+    assert types(events) == ["payment.succeeded", "payment.refund_requested"]
+    contract(events)
+    refund_id = order_closed_refund_id(PID)
+    assert refund_id.startswith("rfd_") and len(refund_id) == 30 and refund_id == order_closed_refund_id(PID)
+    assert events[1].payload == {
+        "payment_id": PID,
+        "order_id": "ord_1",
+        "refund_id": refund_id,
+        "amount_fen": 35_000,
+        "out_refund_no": refund_id,
+        "reason": "order_closed",
+    }
+    assert state.status == "succeeded" and state.refunds[refund_id].cause == "order_closed"
+    state, events = apply(PAYMENT, state, RecordRefundSucceeded(refund_id=refund_id, refunded_at=T0))
+    assert types(events) == ["payment.refunded"] and events[0].payload["reason"] == "order_closed"
+    contract(events)
+    assert state.refunded_fen == 35_000
+
+
+def test_an_order_closing_after_its_payment_succeeded_refunds_it_in_full() -> None:
+    state, events = apply(PAYMENT, succeeded(), CLOSED)
+    assert types(events) == ["payment.order_closed", "payment.refund_requested"]
+    assert events[1].payload["amount_fen"] == 35_000 and events[1].payload["reason"] == "order_closed"
+    # Whichever came first, one refund: a repeated close or success adds none.
+    for again in (CLOSED, PAID):
+        _, none = apply(PAYMENT, state, again)
+        assert none == []
+
+
+def test_the_order_closed_refund_gives_back_only_what_was_not_refunded_yet() -> None:
+    state = run(RequestRefund(refund_id="rfd_1", amount_fen=5_000), state=succeeded())
+    _, events = apply(PAYMENT, state, CLOSED)
+    assert events[1].payload["amount_fen"] == 30_000
+
+
+def test_a_refund_asked_again_with_another_amount_is_a_conflict() -> None:
+    state = run(RequestRefund(refund_id="rfd_1", amount_fen=5_000), state=succeeded())
+    with pytest.raises(Conflict) as exc:
+        apply(PAYMENT, state, RequestRefund(refund_id="rfd_1", amount_fen=6_000))
+    assert exc.value.code == "refund_exists"
