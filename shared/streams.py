@@ -427,6 +427,8 @@ class Outcome(Generic[S]):
     seq: int
     entry: Entry | None
     already_applied: bool = False
+    # The entry appended was the stream's first with events (its seq may be above 1 after an orphan claim).
+    created: bool = False
 
 
 @dataclass(frozen=True)
@@ -520,7 +522,8 @@ async def execute(
         if aggregate.state_model is not None and aggregate.snapshot_every and entry.seq % aggregate.snapshot_every == 0:
             assert isinstance(state, BaseModel)
             await store.save_snapshot(stream_id, entry.seq, aggregate.snapshot_schema, state.model_dump(mode="json"))
-        return Outcome(state, entry.seq, entry)
+        first = loaded.snapshot_seq == 0 and not any(e.events for e in loaded.tail)
+        return Outcome(state, entry.seq, entry, created=first)
     raise StreamConflict(f"{stream_id}: gave up after {max_attempts} conflicting attempts")
 
 

@@ -51,7 +51,7 @@ class AlipayStore:
 
     async def run_trade(self, app_id: str, out_trade_no: str, cmd: d.TradeCommand) -> Outcome[d.TradeState]:
         outcome = await execute(self.streams, d.TRADE, TRADE + f"{app_id}:{out_trade_no}", cmd)
-        if outcome.entry is not None and outcome.entry.seq == 1:
+        if outcome.created:
             await self._insert_lookup(
                 self.trade_nos, {"_id": outcome.state.trade_no, "app_id": app_id, "out_trade_no": out_trade_no}
             )
@@ -72,7 +72,7 @@ class AlipayStore:
     async def run_agreement(self, agreement_no: str, cmd: d.AgreementCommand) -> Outcome[d.AgreementState]:
         outcome = await execute(self.streams, d.AGREEMENT, AGREEMENT + agreement_no, cmd)
         terms = outcome.state.terms
-        if outcome.entry is not None and outcome.entry.seq == 1 and terms is not None:
+        if outcome.created and terms is not None:
             await self._insert_lookup(
                 self.agreements,
                 {
@@ -100,7 +100,7 @@ class AlipayStore:
 
     async def run_transfer(self, app_id: str, out_biz_no: str, cmd: d.TransferCommand) -> Outcome[d.TransferState]:
         outcome = await execute(self.streams, d.TRANSFER, TRANSFER + f"{app_id}:{out_biz_no}", cmd)
-        if outcome.entry is not None and outcome.entry.seq == 1:
+        if outcome.created:
             await self._insert_lookup(
                 self.transfer_orders,
                 {

@@ -116,7 +116,7 @@ class WechatStore:
         outcome = await execute(
             self.streams, d.TRANSFER, TRANSFER + f"{mchid}:{out_bill_no}", cmd, command_id=command_id
         )
-        if outcome.entry is not None and outcome.entry.seq == 1:
+        if outcome.created:
             doc = {"_id": outcome.state.transfer_bill_no, "mchid": mchid, "out_bill_no": out_bill_no}
             await _insert_lookup(self.transfer_bill_nos, doc)
         return outcome

@@ -148,9 +148,11 @@ async def test_a_seq_left_by_a_stalled_writer_is_claimed_and_the_late_writer_app
     gate.open.set()
     outcome = await task
     assert (outcome.seq, outcome.state.value) == (2, 1)
+    assert outcome.created  # the stream's first entry with events, though not at seq 1
     state, seq = await load(store, COUNTER, "late-2")
     assert (state.value, seq) == (1, 2)  # the no-op changes nothing, and the seqs go on after it
-    assert (await execute(store, COUNTER, "late-2", Increment(by=1))).seq == 3
+    after = await execute(store, COUNTER, "late-2", Increment(by=1))
+    assert after.seq == 3 and not after.created
     await relay.run_once()
     assert bus.seqs("late-2") == [2, 3]
 
