@@ -113,3 +113,50 @@ async def test_a_cancelled_checkout_closes_the_payment_at_wechat(
 
 async def _spans(trace_id: str) -> list[dict[str, Any]]:
     return jaeger_trace_spans(trace_id)
+
+
+async def test_an_app_order_cancelled_and_then_paid_at_alipay_stays_closed_and_is_refunded(
+    listing: ListingClient,
+    payments: PaymentClient,
+) -> None:
+    """The buyer cancels, then finishes the Alipay cashier that was still open: the money goes back by itself, the
+    order stays closed with the late payment on its timeline, and the item stays on sale."""
+    item = await listing.item(await listing.seller(), price_fen=18_800)
+    order = await listing.order(item["id"], channel="app", method="alipay")
+    body = {
+        "order_id": order["id"],
+        "buyer_id": order["buyer_id"],
+        "seller_id": order["seller_id"],
+        "channel": "app",
+        "method": "alipay",
+        "amount_fen": order["amount_fen"],
+        "expires_at": order["expires_at"],
+        "description": order["item"]["title"],
+    }
+    payment = await payments.create(body)
+    await eventually(
+        lambda: listing.ok("GET", f"/orders/{order['id']}"),
+        until=lambda o: "order.payment_started" in [t["type"] for t in o["timeline"]],
+        what="listing knows the payment started",
+    )
+    await listing.ok("POST", f"/orders/{order['id']}/cancel", {"buyer_id": order["buyer_id"]})
+    await eventually(
+        lambda: payments.payment(payment["id"]),
+        until=lambda p: p["order_closed_at"] is not None,
+        what="payment knows the order closed",
+    )
+    paid = await payments.alipay_pay(payment)
+    assert paid.status == 200, paid.body
+    refunded = await eventually(
+        lambda: payments.payment(payment["id"]),
+        until=lambda p: p["refunded_fen"] == order["amount_fen"],
+        what="the late payment refunded in full",
+    )
+    assert refunded["status"] == "succeeded" and [r["cause"] for r in refunded["refunds"]] == ["order_closed"]
+    late = await eventually(
+        lambda: listing.ok("GET", f"/orders/{order['id']}"),
+        until=lambda o: o["timeline"][-1]["type"] == "order.late_payment",
+        what="the late payment on the order's timeline",
+    )
+    assert late["status"] == "closed" and late["closed_reason"] == "buyer_cancelled"
+    assert (await listing.ok("GET", f"/items/{item['id']}"))["status"] == "on_sale"
