@@ -48,7 +48,7 @@ from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from shared.channels import check_payment_method
 from shared.clock import Clock, SystemClock
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import AppError, NotFound, Unavailable, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.metrics import REGISTRY
 from shared.ids import new_id
@@ -558,7 +558,22 @@ class Payments:
             raise NotFound("no such agreement")
         if agreement.status == "active" and agreement.agreement_no:
             no = agreement.agreement_no
-            await self._retry(lambda: self.alipay.unsign(no, self.alipay_notify_url))
+            try:
+                await self._retry(lambda: self.alipay.unsign(no, self.alipay_notify_url))
+            except ProviderUnavailable as exc:
+                # Still signed at Alipay as far as we know: say so, and let the buyer try again.
+                raise Unavailable(
+                    "Alipay did not answer; the agreement is still active, try again",
+                    code="provider_unavailable",
+                    details={"agreement_id": agreement_id},
+                ) from exc
+            except ProviderRejected as exc:
+                raise AppError(
+                    "Alipay refused to unsign the agreement",
+                    code="provider_rejected",
+                    status=502,
+                    details={"provider_code": exc.code},
+                ) from exc
         return await self._agree(agreement_id, RecordUnsigned())
 
     async def reproject(self, aggregate_id: str, seq: int) -> None:

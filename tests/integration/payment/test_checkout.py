@@ -162,3 +162,16 @@ async def test_password_free_debits_over_the_daily_limit_are_refused_before_alip
     assert refused.body["error"]["details"]["spent_fen"] == 200_000
     # Refused here, not by Alipay: no payment was created, nothing was asked of Alipay.
     assert (await payments.call("GET", "/payments", order_id=over["order_id"])).status == 404
+
+
+async def test_unsigning_while_alipay_is_down_is_a_503_and_the_agreement_stays_active(payments: PaymentClient) -> None:
+    buyer_id = new_id("usr")
+    agreement = await sign_agreement(payments, buyer_id, "2088100000000031")
+    await payments.fault(target="alipay.user.agreement.unsign", action="error_5xx", times=None)
+    down = await payments.call("DELETE", f"/agreements/{agreement['id']}", buyer_id=buyer_id)
+    assert down.status == 503 and down.body["error"]["code"] == "provider_unavailable", down.body
+    still = await payments.ok("GET", f"/agreements/{agreement['id']}", buyer_id=buyer_id)
+    assert still["status"] == "active"
+    await payments.clear_faults()
+    unsigned = await payments.ok("DELETE", f"/agreements/{agreement['id']}", buyer_id=buyer_id)
+    assert unsigned["status"] == "unsigned"
