@@ -54,7 +54,7 @@ from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
 from shared.channels import check_payment_method, check_seller_accepts, policy
 from shared.clock import Clock, SystemClock
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.events._base import Channel, PaymentMethod
 from shared.ids import new_id
 from shared.streams import Aggregate, Cause, Outcome, StreamStore, execute_projected, load
@@ -155,6 +155,13 @@ class Listing:
             command_id=f"reserve:{buyer_id}:{request_id}" if request_id else None,
         )
         if reserved.already_applied and reserved.entry is not None:
+            if reserved.entry.stream_id != item_id:
+                # The command id is found across every stream: this buyer's request id already reserved another item.
+                raise Conflict(
+                    "this request_id was used to order another item",
+                    code="request_id_reused",
+                    details={"item_id": item_id},
+                )
             order_id = reserved.entry.events[0].payload["order_id"]  # a retried request: its first reservation
         held = reserved.state
         expires_at = (held.reserved_at or self.clock.now()) + timedelta(seconds=self.settings.order_payment_timeout_s)
