@@ -18,6 +18,17 @@ def is_storable_text(value: str) -> bool:
     return True
 
 
+def storable(value: str) -> str:
+    """`value` with each unpaired surrogate as U+FFFD: for keeping what a client sent (header values that were not
+    UTF-8 arrive surrogate-escaped) in a log or audit document."""
+    if is_storable_text(value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # the bytes as sent, decoded
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")  # surrogates that were never bytes: "?"
+
+
 def first_unstorable(value: Any, path: str = "", depth: int = 0) -> tuple[str, str] | None:
     """(path, problem) of the first string, key or nesting level in a parsed JSON value that BSON cannot carry."""
     here = path or "(body)"

@@ -8,6 +8,7 @@ import http.client
 import json
 import urllib.parse
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,23 +88,33 @@ def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[
     return st.integers(0, total - 1).flatmap(pick)
 
 
-_ROLL = weighted((90, st.just("valid")), (4, st.just("missing")), (4, st.just("wild")), (2, st.just("extra")))
+ROLL = weighted((90, st.just("valid")), (4, st.just("missing")), (4, st.just("wild")), (2, st.just("extra")))
+"""How `near` treats each field: mostly valid, sometimes missing or wild, and now and then an extra field."""
+ROUGH = weighted((70, st.just("valid")), (15, st.just("missing")), (10, st.just("wild")), (5, st.just("extra")))
+"""For messages whose every field matters (provider notifications): fields go missing or wild far more often."""
 
 
 @st.composite
-def near(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[Any]], wild_values: st.SearchStrategy[Any]) -> Any:
+def near(
+    draw: st.DrawFn,
+    fields: dict[str, st.SearchStrategy[Any]],
+    wild_values: st.SearchStrategy[Any],
+    extra_names: st.SearchStrategy[str] | None = None,
+    roll: st.SearchStrategy[str] | None = None,
+    steady: Collection[str] = (),
+) -> Any:
     """Mostly valid fields (so that many requests get past the parser), each sometimes missing or wild, sometimes
     an extra field."""
     out: dict[str, Any] = {}
     for name, good in fields.items():
-        roll = draw(_ROLL)
-        if roll == "missing":
+        choice = draw(roll if roll is not None and name not in steady else ROLL)
+        if choice == "missing":
             continue
-        value = draw(wild_values) if roll == "wild" else draw(good)
+        value = draw(wild_values) if choice == "wild" else draw(good)
         if value is not ABSENT:
             out[name] = value
-    if draw(_ROLL) == "extra":
-        out[draw(st.text(min_size=1, max_size=8))] = draw(wild_values)
+    if draw(roll if roll is not None else ROLL) == "extra":
+        out[draw(extra_names or st.text(min_size=1, max_size=8))] = draw(wild_values)
     return out
 
 
@@ -142,7 +153,10 @@ class Fuzzer:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         token: bool = True,
+        json_errors: bool = True,
     ) -> tuple[int, Any]:
+        """The status and parsed body; fails on a 5xx, or on a 4xx not in the JSON error format when `json_errors`
+        (routes for providers answer in the provider's format instead)."""
         url = self.prefix + path
         if query:
             url += "?" + urllib.parse.urlencode(
@@ -173,7 +187,7 @@ class Fuzzer:
             data = json.loads(raw) if raw else None
         except ValueError:
             data = text
-        if status >= 400 and raw:
+        if status >= 400 and raw and json_errors:
             assert isinstance(data, dict) and isinstance(data.get("error", {}).get("code"), str), (
                 f"{method} {url} -> {status} without the JSON error format: {text[:300]}"
             )
