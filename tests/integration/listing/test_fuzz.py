@@ -288,3 +288,21 @@ async def test_a_request_id_reused_for_another_item_is_409_and_opens_no_order(li
         assert reply.body["error"]["code"] == "request_id_reused"
     assert (await listing.ok("GET", f"/items/{other['id']}"))["status"] == "on_sale"
     assert await listing.db["orders"].count_documents({"buyer_id": buyer}) == 1
+
+
+@pytest.mark.parametrize(
+    ("sort", "key"),
+    [
+        ("newest", {"ms": 253402300799999}),  # 9999-12-31T23:59:59.999Z
+        ("newest", {"ms": -62135596800000}),  # 0001-01-01T00:00:00Z
+        ("price_asc", 2**63 - 1),
+        ("price_desc", -(2**63)),
+        ("price_asc", "a string where a price belongs"),
+    ],
+)
+async def test_a_cursor_at_the_edge_of_the_range_still_gives_a_page(
+    listing: ListingClient, sort: str, key: Any
+) -> None:
+    cursor = forge_cursor({"s": sort, "k": key, "i": "itm_x"})
+    page = await listing.ok("GET", "/catalog", sort=sort, cursor=cursor)
+    assert isinstance(page["items"], list)
