@@ -114,7 +114,7 @@ def near(
         if value is not ABSENT:
             out[name] = value
     if draw(roll if roll is not None else ROLL) == "extra":
-        out[draw(extra_names or st.text(min_size=1, max_size=8))] = draw(wild_values)
+        out[draw(extra_names if extra_names is not None else st.text(min_size=1, max_size=8))] = draw(wild_values)
     return out
 
 

@@ -445,3 +445,22 @@ async def test_a_signed_alipay_sign_notification_without_agreement_no_is_refused
     assert _alipay_post(payments, form) == (200, "fail")
     agreement = await payments.ok("GET", f"/agreements/{agreement_id}", buyer_id=world.buyers[0])
     assert agreement["status"] != "active"
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        "9999-12-31T23:59:59+00:00",
+        "0001-01-01T00:00:00+14:00",
+        (datetime.now(UTC) + timedelta(days=16)).isoformat(),
+        (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+    ],
+)
+async def test_a_payment_expiring_outside_the_window_providers_accept_is_422(
+    payments: PaymentClient, expires_at: str
+) -> None:
+    order = payments.order("alipay", expires_at=expires_at)
+    reply = await payments.call("POST", "/payments", order)
+    assert reply.status == 422, reply.body
+    assert "expires_at" in reply.body["error"]["details"]
+    assert await payments.db["payments"].count_documents({"order_id": order["order_id"]}) == 0
