@@ -122,7 +122,8 @@ def internal_auth_middleware(token: str, *, public_prefixes: Sequence[str] = ())
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(open_paths):
-            given = request.headers.get("Authorization", "").encode()
+            # A header that was not UTF-8 arrives surrogate-escaped: back to its bytes, which then do not match.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 raise Unauthenticated("missing or wrong internal service token")
         return await handler(request)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import http.client
+import json
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -135,3 +138,23 @@ async def test_odd_path_and_query_values_reach_the_handler_as_text(
     resp = await client.get("/things/%E9%B1%BC%00?q=%FF&r=a+b&s=%ED%A0%80", headers=AUTH)
     assert resp.status == 200
     assert await resp.json() == {"id": "鱼\x00", "q": {"q": "\ufffd", "r": "a b", "s": "\ufffd" * 3}}
+
+
+def _raw_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """http.client sends header values as latin-1, so a test can send bytes that are not UTF-8 (aiohttp's client
+    would refuse them)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+async def test_a_token_that_is_not_utf8_is_401_not_500(client: TestClient[web.Request, web.Application]) -> None:
+    port = client.server.port
+    assert port is not None
+    status, body = await asyncio.to_thread(_raw_get, port, "/things/a", {"Authorization": "Bearer \xff\xfe"})
+    assert status == 401
+    assert json.loads(body)["error"]["code"] == "unauthenticated"
