@@ -13,6 +13,7 @@ from aiohttp import web
 
 from shared.clock import Clock, SystemClock, utc
 from shared.errors import AppError, Conflict, ValidationFailed
+from shared.http.inputs import is_storable_text
 from shared.mongo import Database, is_duplicate_key
 
 COLLECTION = "idempotency_keys"
@@ -69,6 +70,8 @@ class IdempotencyStore:
             return await compute()
         if not 1 <= len(key) <= 255:
             raise ValidationFailed("Idempotency-Key must be 1 to 255 characters", details={HEADER: "bad length"})
+        if not is_storable_text(key):  # bytes that were not UTF-8 arrive surrogate-escaped; BSON cannot hold them
+            raise ValidationFailed("Idempotency-Key must be UTF-8 text", details={HEADER: "not UTF-8 text"})
         base = f"{scope}:{key}"
         fp = fingerprint(request.method, request.path, await request.read())
         doc_id = await self._claim(base, fp, 1)

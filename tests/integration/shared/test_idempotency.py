@@ -4,6 +4,8 @@ its lease has run out; a key whose request is still within its lease keeps answe
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -156,3 +158,23 @@ async def test_a_key_ending_like_a_generation_is_a_key_of_its_own(rig: Rig) -> N
     assert (await rig.post(key="k-1#2"))[0] == 201  # another key, not k-1's second attempt
     assert (await rig.post())[:2] == (201, {"run": 3, "by": 1})  # k-1 is still taken over
     await hung.wake()
+
+
+def _raw_post(port: int, headers: dict[str, str]) -> tuple[int, bytes]:
+    """http.client sends header values as latin-1: bytes that are not UTF-8 (aiohttp's client would refuse them)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/things", body=b'{"by": 1}', headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+async def test_an_idempotency_key_that_is_not_utf8_is_422_and_runs_nothing(rig: Rig) -> None:
+    port = rig.client.server.port
+    assert port is not None
+    status, body = await asyncio.to_thread(_raw_post, port, {"Idempotency-Key": "k-\xff\xfe"})
+    assert status == 422
+    assert json.loads(body)["error"]["details"] == {"Idempotency-Key": "not UTF-8 text"}
+    assert rig.command.runs == 0
