@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import urllib.parse
 from collections import Counter
 from collections.abc import Collection
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from tests.support.internal_api import TOKEN
 
 FUZZ = settings(
-    max_examples=100,
+    # 100 per route keeps the suite fast; FUZZ_EXAMPLES=2000 for a long hunt.
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
