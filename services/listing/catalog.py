@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.listing.domain import Condition
+from services.listing.domain import MAX_PRICE_FEN, Condition
 from shared.pagination import Keyset, after, decode_cursor
 
 Sort = Literal["newest", "price_asc", "price_desc"]
@@ -64,8 +64,8 @@ class CatalogQuery(BaseModel):
     condition: Condition | None = None
     city: str | None = Field(default=None, max_length=40)
     seller_id: str | None = Field(default=None, max_length=64)
-    min_price_fen: int | None = Field(default=None, ge=0)
-    max_price_fen: int | None = Field(default=None, ge=0)
+    min_price_fen: int | None = Field(default=None, ge=0, le=MAX_PRICE_FEN)
+    max_price_fen: int | None = Field(default=None, ge=0, le=MAX_PRICE_FEN)
     sort: Sort = "newest"
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=500)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.payment.commands import NewPayment
 from services.payment.domain import Agreement, Payment, payment_id_for
@@ -20,6 +20,8 @@ from shared.pagination import Keyset, decode_cursor, next_cursor
 AGREEMENTS = Keyset(field="created_at", descending=True)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+MAX_EXPIRY = timedelta(days=15)  # Alipay's longest time_expire; WeChat's is shorter still
+EXPIRED_GRACE = timedelta(days=1)
 
 
 class CreateBody(BaseModel):
@@ -35,6 +37,16 @@ class CreateBody(BaseModel):
     openid: str | None = Field(default=None, min_length=1, max_length=128)
     alipay_user_id: str | None = Field(default=None, min_length=1, max_length=64)
     agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _within_window(cls, value: datetime) -> datetime:
+        # A bound on what a caller may ask for, not a business rule (the domain decides expiry with its clock): it
+        # keeps the time convertible to every provider's zone and addable to, which year 9999 is not.
+        now = datetime.now(UTC)
+        if not now - EXPIRED_GRACE <= value <= now + MAX_EXPIRY:
+            raise ValueError("expires_at must be within 15 days from now (and not over a day past)")
+        return value
 
 
 class AgreementBody(BaseModel):

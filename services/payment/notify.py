@@ -21,6 +21,7 @@ from opentelemetry import trace
 from services.payment.commands import ALIPAY_PAID, Payments, wire_time
 from services.payment.domain import AmountMismatch
 from shared.errors import AppError, NotFound
+from shared.http.inputs import storable
 from shared.money import yuan_to_fen
 from shared.protocols import alipay as ap
 from shared.protocols import wechatpay as wp
@@ -101,11 +102,12 @@ async def _audit(
             "provider": provider,
             "key": key,
             "received_at": datetime.now(UTC),
-            "headers": headers,
+            # Header values that were not UTF-8 arrive surrogate-escaped, which BSON cannot carry.
+            "headers": {name: storable(value) for name, value in headers.items()},
             "body": body.decode("utf-8", errors="replace"),
             "verified": verified,
             "outcome": outcome,
-            "error": error,
+            "error": None if error is None else storable(error),
         }
     )
 
@@ -118,6 +120,20 @@ async def _payment_for(payments: Payments, out_trade_no: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------------- WeChat
+
+
+def _number(res: dict[str, Any], box: str, name: str) -> int:
+    """An integer inside a verified resource (`amount.total`); anything else is refused, never a crash."""
+    inner = res.get(box)
+    value = inner.get(name) if isinstance(inner, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refused(f"{box}.{name} is not an integer: {value!r}")
+    return value
+
+
+def _text(res: dict[str, Any], name: str) -> str | None:
+    value = res.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _wechat_fail(status: int, message: str) -> web.Response:
@@ -136,16 +152,19 @@ async def _apply_wechat(payments: Payments, note: wp.Notification) -> str:
             raise Refused(f"appid {res.get('appid')!r} is not ours")
         if res.get("trade_state") != "SUCCESS":
             return f"ignored trade_state {res.get('trade_state')}"
-        amount = int(res.get("amount", {}).get("total", -1))
-        paid_at = wire_time(res.get("success_time"), datetime.now(UTC))
-        await payments.record_success(payment.payment_id, str(res["transaction_id"]), amount, paid_at, "notification")
+        amount = _number(res, "amount", "total")
+        transaction_id = _text(res, "transaction_id")
+        if not transaction_id:
+            raise Refused("no transaction_id")
+        paid_at = wire_time(_text(res, "success_time"), datetime.now(UTC))
+        await payments.record_success(payment.payment_id, transaction_id, amount, paid_at, "notification")
         return "payment succeeded"
     if note.event_type.startswith("REFUND."):
         refund_id = str(res.get("out_refund_no", ""))
         refund = payment.refunds.get(refund_id)
         if refund is None:
             raise Refused(f"unknown out_refund_no {refund_id}")
-        if int(res.get("amount", {}).get("refund", -1)) != refund.amount_fen:
+        if _number(res, "amount", "refund") != refund.amount_fen:
             raise Refused("refund amount differs from ours")
         await payments.apply_wechat_refund(payment.payment_id, refund_id, res)
         return f"refund {res.get('refund_status')}"
@@ -181,6 +200,14 @@ async def wechat_notify(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------------------------------- Alipay
 
 
+def _field(form: dict[str, str], name: str) -> str:
+    """A field a verified Alipay notification must carry; without it the notification is refused, never a crash."""
+    value = form.get(name)
+    if not value:
+        raise Refused(f"no {name}")
+    return value
+
+
 async def _apply_alipay(payments: Payments, form: dict[str, str]) -> str:
     if form.get("app_id") != payments.alipay.app_id:
         raise Refused(f"app_id {form.get('app_id')!r} is not ours")
@@ -192,7 +219,9 @@ async def _apply_alipay(payments: Payments, form: dict[str, str]) -> str:
         except NotFound:
             raise Refused(f"unknown external_agreement_no {agreement_id}") from None
         if kind == "dut_user_sign":
-            await payments.agreement_signed(agreement.agreement_id, form["agreement_no"], form["alipay_user_id"])
+            await payments.agreement_signed(
+                agreement.agreement_id, _field(form, "agreement_no"), _field(form, "alipay_user_id")
+            )
             return "agreement signed"
         await payments.agreement_unsigned(agreement.agreement_id)
         return "agreement unsigned"
@@ -213,7 +242,8 @@ async def _apply_alipay(payments: Payments, form: dict[str, str]) -> str:
     status = form.get("trade_status")
     if status in ALIPAY_PAID:
         paid_at = wire_time(form.get("gmt_payment"), datetime.now(UTC))
-        await payments.record_success(payment.payment_id, form["trade_no"], payment.amount_fen, paid_at, "notification")
+        trade_no = _field(form, "trade_no")
+        await payments.record_success(payment.payment_id, trade_no, payment.amount_fen, paid_at, "notification")
         return "payment succeeded"
     if status == "TRADE_CLOSED":
         await payments.close(payment.payment_id, "provider_closed")

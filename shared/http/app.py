@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import AppError, Unauthenticated, ValidationFailed
+from shared.http.inputs import first_unstorable
 from shared.http.metrics import REGISTRY
 from shared.telemetry import current_trace_id
 
@@ -26,6 +28,7 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 READINESS = web.AppKey("readiness", dict[str, ReadinessCheck])
 SERVICE_NAME = web.AppKey("service_name", str)
+MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
@@ -73,11 +76,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 413:
+            limit = request.app[MAX_BODY_BYTES]
+            return error_response(
+                413, "payload_too_large", f"the request body exceeds {limit} bytes", {"max_bytes": limit}
+            )
         code = _HTTP_CODES.get(exc.status, "http_error")
         resp = error_response(exc.status, code, exc.reason)
         if exc.status == 405 and "Allow" in exc.headers:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
+    except RequestPayloadError:
+        # A body that cannot be read as sent (a broken Content-Encoding, a truncated chunk): the client's fault.
+        return error_response(400, "bad_request", "the request body could not be read")
     except Exception:
         # The stack trace goes to the log (with the trace id), never to the client.
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -111,7 +122,8 @@ def internal_auth_middleware(token: str, *, public_prefixes: Sequence[str] = ())
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(open_paths):
-            given = request.headers.get("Authorization", "").encode()
+            # A header that was not UTF-8 arrives surrogate-escaped: back to its bytes, which then do not match.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 raise Unauthenticated("missing or wrong internal service token")
         return await handler(request)
@@ -144,11 +156,12 @@ def create_app(
     service_name: str, *, middlewares: Iterable[Any] = (), client_max_size: int = 1024**2
 ) -> web.Application:
     """A service's application with the standard middlewares and operational routes; add readiness checks with
-    `app[READINESS]["mongo"] = check`."""
+    `app[READINESS]["mongo"] = check`. A body larger than `client_max_size` bytes is refused with 413."""
     app = web.Application(
         middlewares=[trace_and_metrics_middleware, error_middleware, *middlewares], client_max_size=client_max_size
     )
     app[SERVICE_NAME] = service_name
+    app[MAX_BODY_BYTES] = client_max_size
     app[READINESS] = {}
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -156,13 +169,22 @@ def create_app(
     return app
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def read_json(request: web.Request) -> Any:
+    """The body as strict JSON (no NaN or Infinity), storable as BSON and nested at most MAX_DEPTH; 422 otherwise."""
     if not request.body_exists:
         raise ValidationFailed("a JSON body is required", details={"(body)": "missing"})
     try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(await request.read(), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("the body is not valid JSON", details={"(body)": "invalid JSON"}) from None
+    found = first_unstorable(data)
+    if found is not None:
+        raise ValidationFailed("invalid request body", details={found[0]: found[1]})
+    return data
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -213,7 +213,10 @@ def verify_message(message: bytes, signature: str, public_key: rsa.RSAPublicKey)
 def _line(value: str, what: str) -> bytes:
     if not value or "\n" in value or "\r" in value:
         raise WechatPayMalformed(f"{what} must be non-empty and on one line")
-    return value.encode("utf-8") + b"\n"
+    try:
+        return value.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # a header that was not UTF-8 reaches us surrogate-escaped
+        raise WechatPayMalformed(f"{what} is not UTF-8 text") from None
 
 
 def _timestamp_text(timestamp: int | str) -> str:
