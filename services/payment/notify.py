@@ -55,7 +55,9 @@ async def _read_body(request: web.Request) -> bytes:
 async def _audit_unverified(payments: Payments, provider: str, request: web.Request, size: int, reason: str) -> None:
     """What we keep of a request that did not verify: bounded whatever the sender put in it, and never its body."""
     headers = {
-        name: request.headers[name][:_SUMMARY_VALUE_CHARS] for name in _SUMMARY_HEADERS if name in request.headers
+        name: storable(request.headers[name][:_SUMMARY_VALUE_CHARS])
+        for name in _SUMMARY_HEADERS
+        if name in request.headers
     }
     await payments.store.record_notification(
         {
@@ -67,7 +69,7 @@ async def _audit_unverified(payments: Payments, provider: str, request: web.Requ
             "size": size,
             "verified": False,
             "outcome": "refused",
-            "error": reason[:_SUMMARY_REASON_CHARS],
+            "error": storable(reason[:_SUMMARY_REASON_CHARS]),
         }
     )
 
