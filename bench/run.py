@@ -23,7 +23,7 @@ import aiohttp
 from shared.mongo import make_client
 from shared.protocols import alipay as ap
 from shared.protocols import wechatpay as wp
-from tests.support.infra import AMQP_URL, MONGO_URL, start_infra
+from tests.support.infra import AMQP_URL, MONGO_URL, create_test_vhost, delete_test_vhost, start_infra
 from tests.support.processes import ServiceProcess
 from tests.support.providers import ALIPAY_APP_ID, KEYS, MCHID, provider_env
 
@@ -64,6 +64,15 @@ def service(module: str, name: str, env: dict[str, str], logs: Path) -> ServiceP
 
 async def main() -> None:
     start_infra()
+    # Its own RabbitMQ vhost, like a test session: a running `make run` suite never sees the bench's events.
+    create_test_vhost()
+    try:
+        await measure()
+    finally:
+        delete_test_vhost()
+
+
+async def measure() -> None:
     run = uuid.uuid4().hex[:6]
     logs = Path(tempfile.mkdtemp(prefix="fishbridge-bench-"))
     client = make_client(MONGO_URL)
