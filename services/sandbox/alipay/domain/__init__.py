@@ -33,7 +33,6 @@ from services.sandbox.alipay.domain.agreements import (
 )
 from services.sandbox.alipay.domain.biz import (
     SUCCESS,
-    B,
     Biz,
     BizError,
     invalid,
@@ -135,7 +134,6 @@ __all__ = [
     "AgreementState",
     "AgreementTerms",
     "AppPayBiz",
-    "B",
     "BankcardExtInfo",
     "Biz",
     "BizError",

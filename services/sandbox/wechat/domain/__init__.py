@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from services.sandbox.wechat.domain.errors import (
-    M,
     PayRefused,
     StateError,
     WechatError,
@@ -33,6 +32,7 @@ from services.sandbox.wechat.domain.requests import (
     check_appid,
     check_mchid,
     check_merchant,
+    differing_terms,
 )
 from services.sandbox.wechat.domain.transactions import (
     ABNORMAL,
@@ -163,7 +163,6 @@ __all__ = [
     "JsapiPayer",
     "JsapiRequest",
     "LoginError",
-    "M",
     "Order",
     "PayOrder",
     "PayRefused",
@@ -197,6 +196,7 @@ __all__ = [
     "check_notify_url",
     "check_transfer_user_name",
     "decide_transaction",
+    "differing_terms",
     "evolve_transaction",
     "invalid_request",
     "order_closed",

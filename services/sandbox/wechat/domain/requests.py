@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from services.sandbox.wechat.domain.errors import WechatError, param_error
@@ -28,3 +30,8 @@ def check_merchant(appid: str, mchid: str, *, auth_mchid: str, known_appid: str)
     """The body's mchid is the signer's, and the appid is bound to it."""
     check_mchid(mchid, auth_mchid=auth_mchid)
     check_appid(appid, mchid=mchid, known_appid=known_appid)
+
+
+def differing_terms(first: dict[str, Any], again: dict[str, Any]) -> str:
+    """The terms a repeated request changed, for the refusal that names them: ``"amount, description"``."""
+    return ", ".join(sorted(k for k in again if again.get(k) != first.get(k)))

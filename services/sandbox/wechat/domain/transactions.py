@@ -18,7 +18,7 @@ from services.sandbox.wechat.domain.errors import (
     order_not_exist,
     order_paid,
 )
-from services.sandbox.wechat.domain.requests import Wire
+from services.sandbox.wechat.domain.requests import Wire, differing_terms
 from services.sandbox.wechat.domain.wire import check_notify_url, parse_rfc3339
 from shared.streams import Aggregate, NewEvent, RecordedEvent
 
@@ -268,8 +268,8 @@ def _decide_place(state: Transaction, cmd: PlaceOrder) -> list[NewEvent]:
     if state.order is None:
         return [NewEvent("order.placed", {**to_payload(cmd.order), "prepay_id": cmd.prepay_id, "at": cmd.now})]
     if state.order.terms != cmd.order.terms:
-        differing = sorted(k for k in cmd.order.terms if cmd.order.terms.get(k) != state.order.terms.get(k))
-        raise invalid_request(f"201 商户订单号重复 (out_trade_no was placed with other {', '.join(differing)})")
+        differing = differing_terms(state.order.terms, cmd.order.terms)
+        raise invalid_request(f"201 商户订单号重复 (out_trade_no was placed with other {differing})")
     trade_state = state.trade_state
     if trade_state in (SUCCESS, REFUND):
         raise order_paid()

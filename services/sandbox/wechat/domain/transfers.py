@@ -17,7 +17,7 @@ from services.sandbox.wechat.domain.errors import (
     param_error,
     transfer_not_found,
 )
-from services.sandbox.wechat.domain.requests import Wire
+from services.sandbox.wechat.domain.requests import Wire, differing_terms
 from services.sandbox.wechat.domain.transactions import SUCCESS
 from services.sandbox.wechat.domain.wire import check_notify_url
 from shared.streams import Aggregate, NewEvent, RecordedEvent
@@ -191,10 +191,8 @@ def _decide_transfer(state: Transfer, cmd: TransferCommand) -> Sequence[NewEvent
             }
             return [NewEvent("transfer.accepted", payload)]
         if state.bill.terms != cmd.bill.terms:
-            differing = sorted(k for k in cmd.bill.terms if cmd.bill.terms.get(k) != state.bill.terms.get(k))
-            raise invalid_request(
-                f"商户单号重复，但参数不一致 (out_bill_no was used with other {', '.join(differing)})"
-            )
+            differing = differing_terms(state.bill.terms, cmd.bill.terms)
+            raise invalid_request(f"商户单号重复，但参数不一致 (out_bill_no was used with other {differing})")
         return []  # the same request again: the same bill, never a second payment
     if state.bill is None:
         raise transfer_not_found()
