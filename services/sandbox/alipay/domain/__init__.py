@@ -94,6 +94,7 @@ from services.sandbox.alipay.domain.transfers import (
     TransferStatus,
     decide_transfer,
     evolve_transfer,
+    is_repeat,
 )
 from services.sandbox.alipay.domain.wire import (
     MAX_AMOUNT_FEN,
@@ -190,6 +191,7 @@ __all__ = [
     "evolve_trade",
     "evolve_transfer",
     "invalid",
+    "is_repeat",
     "masked_logon_id",
     "parse_biz",
     "parse_wire_time",

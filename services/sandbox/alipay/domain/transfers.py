@@ -177,11 +177,18 @@ class TransferStateError(Exception):
     """A test-only transfer action that the transfer's state does not allow."""
 
 
+def is_repeat(state: TransferState, order: TransferOrder) -> bool:
+    """Whether this out_biz_no already has its transfer; a repeat with other terms is refused."""
+    if state.order is None:
+        return False
+    if not state.order.same_terms(order):
+        raise BizError("PAYMENT_INFO_INCONSISTENCY", "两次请求商户单号一样，但是参数不一致")
+    return True
+
+
 def decide_transfer(state: TransferState, cmd: TransferCommand) -> Sequence[NewEvent]:
     if isinstance(cmd, CreateTransfer):
-        if state.order is not None:
-            if not state.order.same_terms(cmd.order):
-                raise BizError("PAYMENT_INFO_INCONSISTENCY", "两次请求商户单号一样，但是参数不一致")
+        if is_repeat(state, cmd.order):
             return []
         failed = cmd.outcome == "FAIL"
         return [
