@@ -1,4 +1,4 @@
-"""Alipay sandbox rules, one module per state machine; the public names are re-exported here (``domain as d``)."""
+"""Alipay sandbox rules (pure): a module per state machine over biz, wire and ids; all re-exported here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WeChat sandbox rules, one module per state machine; the public names are re-exported here (``domain as d``)."""
+"""WeChat sandbox rules (pure): a module per state machine over errors, wire, requests and ids; all re-exported here."""
 
 from __future__ import annotations
 
