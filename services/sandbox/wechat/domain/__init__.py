@@ -11,7 +11,6 @@ from services.sandbox.wechat.domain.errors import (
     order_not_exist,
     order_paid,
     param_error,
-    parse_model,
     resource_not_exists,
     sign_error,
     system_error,
@@ -33,6 +32,7 @@ from services.sandbox.wechat.domain.requests import (
     check_mchid,
     check_merchant,
     differing_terms,
+    parse_model,
 )
 from services.sandbox.wechat.domain.transactions import (
     ABNORMAL,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 
 class WechatError(Exception):
@@ -59,19 +57,6 @@ def order_closed() -> WechatError:
 def order_paid() -> WechatError:
     # v3 documents no code for closing a paid order; ORDERPAID is the code the v2 close API documents for it.
     return WechatError(400, "ORDERPAID", "订单已支付 (the order is paid: refund it instead)")
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse_model(model: type[M], data: Any, location: str = "body") -> M:
-    """Validate a request; the first problem becomes a PARAM_ERROR naming the field, as WeChat reports it."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        path = "/" + "/".join(str(p) for p in (location, *err["loc"]))
-        raise param_error(f"输入源“{path}”校验失败: {err['msg']}", {"location": location, "field": path}) from None
 
 
 class PayRefused(Exception):

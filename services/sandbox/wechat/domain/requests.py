@@ -1,10 +1,10 @@
-"""What every v3 request shares: the Wire base model, and the merchant that must have signed it."""
+"""What every v3 request shares: the Wire base model, its parsing, the merchant that signed it, repeats."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.sandbox.wechat.domain.errors import WechatError, param_error
 
@@ -12,6 +12,19 @@ from services.sandbox.wechat.domain.errors import WechatError, param_error
 class Wire(BaseModel):
     # Fields WeChat knows but the sandbox does not model are accepted and ignored, as unknown ones are.
     model_config = ConfigDict(extra="ignore")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: Any, location: str = "body") -> M:
+    """Validate a request; the first problem becomes a PARAM_ERROR naming the field, as WeChat reports it."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        path = "/" + "/".join(str(p) for p in (location, *err["loc"]))
+        raise param_error(f"输入源“{path}”校验失败: {err['msg']}", {"location": location, "field": path}) from None
 
 
 def check_mchid(mchid: str, *, auth_mchid: str) -> None:
