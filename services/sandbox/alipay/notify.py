@@ -80,50 +80,51 @@ def trade_attrs(state: d.TradeState, now: datetime) -> dict[str, str]:
     return {"out_trade_no": state.order.out_trade_no, "trade_status": state.status(now)}
 
 
-async def trade_paid(alipay: Alipay, state: d.TradeState) -> None:
+async def _trade_status_sync(
+    alipay: Alipay,
+    state: d.TradeState,
+    now: datetime,
+    *,
+    key: str | None = None,
+    fields: dict[str, str | None] | None = None,
+    attrs: dict[str, str] | None = None,
+) -> None:
+    """A trade_status_sync to the trade's notify_url: the trade as of ``now`` and what this change adds to it."""
     assert state.order is not None
-    now = alipay.clock.now()
     await send(
         alipay,
         topic="trade_status_sync",
-        key=state.order.out_trade_no,
+        key=state.order.out_trade_no if key is None else key,
         url=state.order.notify_url,
-        fields=trade_fields(state, now),
-        attrs=trade_attrs(state, now),
+        fields={**trade_fields(state, now), **(fields or {})},
+        attrs={**trade_attrs(state, now), **(attrs or {})},
     )
+
+
+async def trade_paid(alipay: Alipay, state: d.TradeState) -> None:
+    await _trade_status_sync(alipay, state, alipay.clock.now())
 
 
 async def trade_closed(alipay: Alipay, state: d.TradeState) -> None:
-    assert state.order is not None and state.closed_at is not None
-    now = alipay.clock.now()
-    await send(
-        alipay,
-        topic="trade_status_sync",
-        key=state.order.out_trade_no,
-        url=state.order.notify_url,
-        fields={**trade_fields(state, now), "gmt_close": d.wire_time(state.closed_at)},
-        attrs=trade_attrs(state, now),
-    )
+    assert state.closed_at is not None
+    await _trade_status_sync(alipay, state, alipay.clock.now(), fields={"gmt_close": d.wire_time(state.closed_at)})
 
 
 async def trade_refunded(alipay: Alipay, state: d.TradeState, refund: d.Refund) -> None:
     """A refund changes the trade: TRADE_SUCCESS after a partial one, TRADE_CLOSED once everything is refunded."""
-    assert state.order is not None
     now = alipay.clock.now()
-    status = state.status(now)
-    await send(
+    await _trade_status_sync(
         alipay,
-        topic="trade_status_sync",
+        state,
+        now,
         key=refund.out_request_no,
-        url=state.order.notify_url,
         fields={
-            **trade_fields(state, now),
             "out_biz_no": refund.out_request_no,
             "refund_fee": d.yuan(state.refunded_fen),
             "gmt_refund": d.wire_time_ms(refund.at),
-            "gmt_close": d.wire_time(refund.at) if status == d.TRADE_CLOSED else None,
+            "gmt_close": d.wire_time(refund.at) if state.status(now) == d.TRADE_CLOSED else None,
         },
-        attrs={**trade_attrs(state, now), "out_request_no": refund.out_request_no},
+        attrs={"out_request_no": refund.out_request_no},
     )
 
 

@@ -81,9 +81,7 @@ async def uni_transfer(alipay: Alipay, call: Call, fault: ActiveFault | None) ->
         remark=biz.remark,
     )
     existing = await alipay.store.transfer(app_id, biz.out_biz_no)
-    if existing.order is not None:
-        if not existing.order.same_terms(order):
-            raise d.BizError("PAYMENT_INFO_INCONSISTENCY", "两次请求商户单号一样，但是参数不一致")
+    if d.is_repeat(existing, order):
         return transfer_response(existing, now)  # the same request again: the same transfer, never a second one
     d.check_single_payout(biz.trans_amount, alipay.settings.alipay_transfer_single_limit_fen)
     outcome: Literal["SUCCESS", "FAIL", "DEALING"] = "SUCCESS"

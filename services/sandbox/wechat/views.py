@@ -133,19 +133,20 @@ def transfer(transfer: d.Transfer) -> dict[str, Any]:
     return view
 
 
-def transfer_notification(transfer: d.Transfer) -> dict[str, Any]:
-    bill = transfer.bill
-    assert bill is not None and transfer.created_at is not None and transfer.updated_at is not None
-    view: dict[str, Any] = {
-        "out_bill_no": bill.out_bill_no,
-        "transfer_bill_no": transfer.transfer_bill_no,
-        "state": transfer.state,
-        "mch_id": bill.mchid,
-        "transfer_amount": bill.amount_fen,
-        "openid": bill.openid,
-        "create_time": d.wire_time(transfer.created_at),
-        "update_time": d.wire_time(transfer.updated_at),
-    }
-    if transfer.fail_reason is not None:
-        view["fail_reason"] = transfer.fail_reason
-    return view
+# The MCHTRANSFER.BILL.FINISHED resource: the query's fields without appid and transfer_remark, in this order.
+TRANSFER_NOTIFICATION_FIELDS = (
+    "out_bill_no",
+    "transfer_bill_no",
+    "state",
+    "mch_id",
+    "transfer_amount",
+    "openid",
+    "create_time",
+    "update_time",
+    "fail_reason",
+)
+
+
+def transfer_notification(state: d.Transfer) -> dict[str, Any]:
+    view = transfer(state)
+    return {k: view[k] for k in TRANSFER_NOTIFICATION_FIELDS if k in view}
