@@ -19,10 +19,10 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
+from shared.aggregate import Cause
 from shared.events.envelope import EXCHANGE, Envelope
 from shared.http.metrics import REGISTRY
 from shared.mongo import Database, is_duplicate_key
-from shared.streams import Cause
 
 log = logging.getLogger("shared.bus")
 

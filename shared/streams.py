@@ -15,12 +15,12 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from shared.aggregate import Aggregate, Cause, Entry, NewEvent, Outcome, RecordedEvent
 from shared.clock import Clock, SystemClock
 from shared.errors import Conflict
 from shared.http.metrics import REGISTRY
@@ -28,49 +28,26 @@ from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
 from shared.telemetry import current_trace_carrier
 
+__all__ = [
+    "Aggregate",
+    "AlreadyApplied",
+    "Cause",
+    "CommandIdConflict",
+    "Entry",
+    "NewEvent",
+    "Outcome",
+    "RecordedEvent",
+    "StreamConflict",
+    "StreamStore",
+    "execute",
+    "execute_projected",
+    "load",
+    "load_tail",
+]
+
 log = logging.getLogger("shared.streams")
 S = TypeVar("S")
 C = TypeVar("C")
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """What `decide` returns: an event not yet recorded."""
-
-    type: str
-    payload: dict[str, Any] = field(default_factory=dict)
-    version: int = 1
-
-
-class RecordedEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    event_id: str
-    type: str
-    version: int
-    payload: dict[str, Any]
-    occurred_at: datetime
-
-
-class Entry(BaseModel):
-    """One decision appended to a stream: its events, the command that caused it and the trace it belongs to.
-
-    A `noop` entry holds no events: the relay wrote it to claim the seq of an append that never came (see
-    `StreamStore.claim_seq`). It changes no state, is never published, and the stream goes on after it.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    stream_id: str
-    seq: int
-    command_id: str
-    events: list[RecordedEvent]
-    recorded_at: datetime
-    trace: dict[str, str] = {}
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    published: bool = False
-    noop: bool = False
 
 
 class StreamConflict(Exception):
@@ -395,40 +372,6 @@ class StreamStore:
     async def parked(self) -> dict[str, dict[str, Any]]:
         """The parked streams, by stream id (a small collection: operators park by hand)."""
         return {doc["_id"]: doc async for doc in self.db[PARKED].find({})}
-
-
-@dataclass(frozen=True)
-class Aggregate(Generic[S, C]):
-    """A pure domain aggregate: how to start, how events change the state, how commands become events."""
-
-    name: str
-    initial: Callable[[], S]
-    evolve: Callable[[S, RecordedEvent], S]
-    decide: Callable[[S, C], Sequence[NewEvent]]
-    # For snapshots: a pydantic state model and a schema tag to bump whenever `evolve` changes meaning.
-    state_model: type[BaseModel] | None = None
-    snapshot_schema: str = "1"
-    snapshot_every: int = 0
-
-
-@dataclass(frozen=True)
-class Cause:
-    """Why a command runs: the command id its effect is keyed by (derived from the causing event, or a follow-up's
-    deterministic key), and the event that caused it."""
-
-    command_id: str
-    causation_id: str | None = None
-    correlation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[S]):
-    state: S
-    seq: int
-    entry: Entry | None
-    already_applied: bool = False
-    # The entry appended was the stream's first with events (its seq may be above 1 after an orphan claim).
-    created: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, Conflict, InvalidState, NotFound
-from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 Condition = Literal["new", "like_new", "good", "fair"]
 ItemStatus = Literal["draft", "on_sale", "reserved", "sold", "withdrawn"]

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, InvalidState, NotFound
 from shared.events._base import Channel, PaymentMethod
-from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 OrderStatus = Literal["pending_payment", "paid", "shipped", "completed", "closed", "refunding", "refunded"]
 Actor = Literal["buyer", "seller", "system"]

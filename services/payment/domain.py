@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, Conflict, InvalidState, NotFound
 from shared.events._base import Channel, PaymentMethod
-from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
 RefundStatus = Literal["requested", "processing", "abnormal", "succeeded", "failed"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from itertools import count
 from typing import Any, TypeVar
 
-from shared.streams import Aggregate, NewEvent, RecordedEvent
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 
 S = TypeVar("S")
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import InvalidState
-from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 
 class Counter(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pytest
 
 from services.sandbox.alipay import domain as d
-from shared.streams import Aggregate, RecordedEvent
+from shared.aggregate import Aggregate, RecordedEvent
 
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
 SELLER = "2088000000000001"

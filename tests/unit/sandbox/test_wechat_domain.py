@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from services.sandbox.wechat import domain as d
-from shared.streams import NewEvent, RecordedEvent
+from shared.aggregate import NewEvent, RecordedEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 OPENID = "o" + "a" * 27

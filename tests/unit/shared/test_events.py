@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from shared.aggregate import Entry, RecordedEvent
 from shared.events import Envelope, payload_model, register, routing_key
 from shared.relay import envelope_of
-from shared.streams import Entry, RecordedEvent
 
 
 def envelope(**over: object) -> Envelope:

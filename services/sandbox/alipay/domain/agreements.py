@@ -12,8 +12,8 @@ from pydantic import Field, model_validator
 from services.sandbox.alipay.domain.biz import Biz, BizError
 from services.sandbox.alipay.domain.trades import OutTradeNo, TradeAmount
 from services.sandbox.alipay.domain.wire import Yuan, beijing_day, beijing_month
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.protocols.alipay import SHANGHAI
-from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 
 class AgreementParams(Biz):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.sandbox.alipay.domain.biz import BizError
-from shared.streams import Aggregate, NewEvent, RecordedEvent
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 
 
 @dataclass(frozen=True)

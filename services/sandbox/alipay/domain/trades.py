@@ -13,8 +13,8 @@ from pydantic import Field, model_validator
 from services.sandbox.alipay.domain.biz import Biz, BizError
 from services.sandbox.alipay.domain.wire import MAX_AMOUNT_FEN, Yuan, parse_wire_time
 from services.sandbox.records import from_payload, to_payload
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.protocols.alipay import SHANGHAI
-from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 _TIMEOUT_RE = re.compile(r"([1-9][0-9]*)([mhd])|1c")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400}

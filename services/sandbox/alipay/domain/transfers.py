@@ -13,7 +13,7 @@ from services.sandbox.alipay.domain.biz import Biz, BizError
 from services.sandbox.alipay.domain.ids import USER_ID_RE
 from services.sandbox.alipay.domain.wire import MAX_AMOUNT_FEN, Yuan
 from services.sandbox.records import from_payload, to_payload
-from shared.streams import Aggregate, NewEvent, RecordedEvent
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 
 
 class BankcardExtInfo(Biz):

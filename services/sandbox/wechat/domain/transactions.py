@@ -20,7 +20,7 @@ from services.sandbox.wechat.domain.errors import (
 )
 from services.sandbox.wechat.domain.requests import Wire, differing_terms
 from services.sandbox.wechat.domain.wire import check_notify_url, parse_rfc3339
-from shared.streams import Aggregate, NewEvent, RecordedEvent
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 
 OUT_TRADE_NO = r"^[0-9A-Za-z_\-|*]{6,32}$"
 OUT_REFUND_NO = r"^[0-9A-Za-z_\-|*@]{1,64}$"

@@ -20,7 +20,7 @@ from services.sandbox.wechat.domain.errors import (
 from services.sandbox.wechat.domain.requests import Wire, differing_terms
 from services.sandbox.wechat.domain.transactions import SUCCESS
 from services.sandbox.wechat.domain.wire import check_notify_url
-from shared.streams import Aggregate, NewEvent, RecordedEvent
+from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 
 OUT_BILL_NO = r"^[0-9A-Za-z]{5,32}$"
 
