@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -39,3 +40,12 @@ def new_id(
 def is_id(value: str, prefix: str | None = None) -> bool:
     match = _ID_RE.match(value)
     return bool(match) and (prefix is None or match.group(1) == prefix)  # type: ignore[union-attr]
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """An id of the same shape as `new_id`'s (it passes `is_id`) that is a pure function of `parts`: "one X per Y"
+    is then decided on one stream, and a number minted from it is the same whoever mints it. Not time-ordered."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    digest = hashlib.sha256("\x1f".join((prefix, *parts)).encode()).digest()
+    return f"{prefix}_{_encode(int.from_bytes(digest[:17], 'big') >> 6, 26)}"

@@ -33,6 +33,7 @@ from services.listing.domain import (
     ShopCommand,
     TakeBackItem,
     WithdrawItem,
+    legacy_shop_id_for,
     shop_id_for,
 )
 from services.listing.orders import (
@@ -94,10 +95,22 @@ class Listing:
     # ------------------------------------------------------------------------------------------------- shops
 
     async def open_shop(self, seller_id: str, name: str) -> Shop:
-        return await self._shop(shop_id_for(seller_id), OpenShop(seller_id=seller_id, name=name))
+        shop_id, _ = await self._seller_shop(seller_id)
+        return await self._shop(shop_id, OpenShop(seller_id=seller_id, name=name))
+
+    async def _seller_shop(self, seller_id: str) -> tuple[str, Shop]:
+        """The seller's shop stream and its state: the derived id, or the legacy id of a shop opened before it
+        (an empty shop at the derived id if there is neither)."""
+        shop, _ = await load(self.streams, SHOP, shop_id_for(seller_id))
+        if shop.exists:
+            return shop_id_for(seller_id), shop
+        legacy, _ = await load(self.streams, SHOP, legacy_shop_id_for(seller_id))
+        if legacy.exists:
+            return legacy_shop_id_for(seller_id), legacy
+        return shop_id_for(seller_id), shop
 
     async def shop_of(self, seller_id: str) -> Shop:
-        shop, _ = await load(self.streams, SHOP, shop_id_for(seller_id))
+        _, shop = await self._seller_shop(seller_id)
         if not shop.exists:
             raise NotFound("this seller has no shop")
         return shop
@@ -117,7 +130,7 @@ class Listing:
     # ------------------------------------------------------------------------------------------------- items
 
     async def draft_item(self, seller_id: str, fields: NewItemFields) -> Item:
-        shop, _ = await load(self.streams, SHOP, shop_id_for(seller_id))
+        _, shop = await self._seller_shop(seller_id)
         if not shop.exists:
             raise NoShop("open a shop before listing items")
         item_id = new_id("itm")

@@ -39,7 +39,6 @@ from services.payment.domain import (
     ReserveCharge,
     beijing_day,
     check_agreement,
-    derived_id,
     order_closed_refund_id,
     payment_id_for,
 )
@@ -51,7 +50,7 @@ from shared.clock import Clock, SystemClock
 from shared.errors import AppError, NotFound, Unavailable, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.metrics import REGISTRY
-from shared.ids import new_id
+from shared.ids import derived_id, new_id
 from shared.money import yuan_to_fen
 from shared.protocols.alipay import AlipayMalformed, parse_timestamp
 from shared.streams import Cause, Outcome, StreamStore, execute_projected, load

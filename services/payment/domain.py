@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, Conflict, InvalidState, NotFound
 from shared.events._base import Channel, PaymentMethod
+from shared.ids import derived_id
 
 PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
 RefundStatus = Literal["requested", "processing", "abnormal", "succeeded", "failed"]
@@ -45,24 +46,12 @@ class OrderIsClosed(AppError):
 
 
 ORDER_CLOSED = "order_closed"  # the reason of a payment closed, or refunded, because its order closed
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def payment_id_for(order_id: str) -> str:
     """One payment per order attempt: its id derives from the order, so two creates race on one stream."""
     digest = hashlib.sha256(f"payment:{order_id}".encode()).digest()[:16]
     return "pay_" + base64.b32encode(digest).decode().rstrip("=")[:26]
-
-
-def derived_id(prefix: str, *parts: str) -> str:
-    """A `shared.ids`-shaped id (prefix + 26 Crockford base32 characters) that is a pure function of `parts`: a number
-    minted once, because every writer that mints it mints the same one."""
-    value = int.from_bytes(hashlib.sha256("\x1f".join((prefix, *parts)).encode()).digest()[:17], "big") >> 6
-    chars = []
-    for _ in range(26):
-        value, rem = divmod(value, 32)
-        chars.append(_CROCKFORD[rem])
-    return f"{prefix}_{''.join(reversed(chars))}"
 
 
 def order_closed_refund_id(payment_id: str) -> str:

@@ -526,3 +526,29 @@ async def test_a_refund_case_closed_before_it_was_seen_opening_is_applied_once_i
     assert timeline(done)[-2:] == ["order.refund_opened", "order.refund_closed"]
     await world.redeliver(closed)
     assert timeline(await world.order_doc(order.order_id)).count("order.refund_closed") == 1
+
+
+async def test_a_shop_opened_under_the_legacy_id_is_still_the_sellers_shop(world: World) -> None:
+    from services.listing.domain import legacy_shop_id_for, shop_id_for
+    from shared.aggregate import NewEvent
+    from shared.errors import NotFound
+    from shared.ids import is_id
+
+    seller_id = new_id("usr")
+    legacy = legacy_shop_id_for(seller_id)
+    # A shop as an earlier release wrote it: the stream and the payload under the old (RFC 4648 base32) id.
+    opened = {"shop_id": legacy, "seller_id": seller_id, "name": "老店", "level": 3}
+    await world.streams.append(legacy, 0, [NewEvent("shop.opened", opened)])
+    assert not is_id(legacy) and is_id(shop_id_for(seller_id), "shp")
+    shop = await world.listing.shop_of(seller_id)
+    assert (shop.shop_id, shop.level) == (legacy, 3)
+    with pytest.raises(Exception) as refused:
+        await world.listing.open_shop(seller_id, "新店")
+    assert getattr(refused.value, "code", None) == "shop_exists"
+    item = await world.item_on_sale(seller_id)
+    assert (await world.listing.item(item)).shop_id == legacy
+    # A new seller's shop gets the derived id.
+    newcomer = await world.seller()
+    assert (await world.listing.shop_of(newcomer)).shop_id == shop_id_for(newcomer)
+    with pytest.raises(NotFound):
+        await world.listing.shop_of(new_id("usr"))

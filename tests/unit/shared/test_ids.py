@@ -29,3 +29,15 @@ def test_unknown_prefixes_and_malformed_ids_are_refused() -> None:
         new_id("xyz")
     assert not is_id("ord_short")
     assert not is_id("ord_0000000000000000000000000I")  # I is not Crockford base32
+
+
+def test_derived_ids_pass_is_id_and_depend_only_on_their_parts() -> None:
+    from shared.ids import derived_id
+
+    ids = {derived_id("shp", "seller", f"usr_{n}") for n in range(2_000)}
+    assert len(ids) == 2_000 and all(is_id(i, "shp") for i in ids)
+    assert derived_id("rfd", "order_closed", "pay_1") == derived_id("rfd", "order_closed", "pay_1")
+    # The parts are kept apart: ("a", "bc") and ("ab", "c") are different keys.
+    assert derived_id("cmd", "a", "bc") != derived_id("cmd", "ab", "c")
+    with pytest.raises(ValueError):
+        derived_id("xyz", "k")
