@@ -12,6 +12,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.events.registry import contract_of
+
 S = TypeVar("S")
 C = TypeVar("C")
 
@@ -23,6 +25,12 @@ class NewEvent:
     type: str
     payload: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+
+    @classmethod
+    def of(cls, payload: BaseModel) -> NewEvent:
+        """The event a registered payload model stands for: built (and so validated) where it is decided."""
+        event_type, version = contract_of(type(payload))
+        return cls(event_type, payload.model_dump(mode="json"), version)
 
 
 class RecordedEvent(BaseModel):

@@ -16,13 +16,14 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from shared.aggregate import Aggregate, Cause, Entry, NewEvent, Outcome, RecordedEvent
 from shared.clock import Clock, SystemClock
 from shared.errors import Conflict
+from shared.events.registry import PAYLOADS
 from shared.http.metrics import REGISTRY
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
@@ -33,6 +34,7 @@ __all__ = [
     "AlreadyApplied",
     "Cause",
     "CommandIdConflict",
+    "ContractViolation",
     "Entry",
     "NewEvent",
     "Outcome",
@@ -76,6 +78,25 @@ class CommandIdConflict(Conflict):
         self.other_stream_id = other_stream_id
 
 
+Contracts = Literal["off", "registered", "strict"]
+
+
+class ContractViolation(ValueError):
+    """An event whose payload breaks its registered contract (or, in a strict store, has none): never written."""
+
+
+def check_contract(event: NewEvent, *, strict: bool) -> None:
+    model = PAYLOADS.get((event.type, event.version))
+    if model is None:
+        if strict:
+            raise ContractViolation(f"{event.type} v{event.version} has no registered payload contract")
+        return
+    try:
+        model.model_validate(event.payload)
+    except ValidationError as exc:
+        raise ContractViolation(f"{event.type} v{event.version} breaks its contract: {exc}") from exc
+
+
 ENTRIES = "stream_entries"
 SNAPSHOTS = "stream_snapshots"
 COMMANDS = "stream_commands"
@@ -114,8 +135,13 @@ class StreamStore:
         *,
         clock: Clock | None = None,
         new_event_id: Callable[[], str] = lambda: new_id("evt"),
+        contracts: Contracts = "off",
     ) -> None:
+        """`contracts`: check each appended event against the payload contracts of `shared.events` — "registered"
+        checks the events that have one, "strict" also refuses events that have none. Off for streams whose event
+        names are not the catalog's (the sandbox's providers)."""
         self.db = db
+        self.contracts = contracts
         self.entries = db[ENTRIES]
         self.snapshots = db[SNAPSHOTS]
         self.commands = db[COMMANDS]
@@ -207,6 +233,9 @@ class StreamStore:
         stream already holds the command id, CommandIdConflict if another stream does."""
         if not events:
             raise ValueError("an entry needs at least one event")
+        if self.contracts != "off":
+            for event in events:
+                check_contract(event, strict=self.contracts == "strict")
         now = self.clock.now()
         seq = expected_last_seq + 1
         entry = Entry(

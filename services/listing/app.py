@@ -24,7 +24,7 @@ def build_app(settings: ListingSettings) -> web.Application:
     app.cleanup_ctx.append(bus_context(settings))
 
     async def stores(app: web.Application) -> AsyncIterator[None]:
-        streams = StreamStore(app[DB])
+        streams = StreamStore(app[DB], contracts="strict")  # every listing event has a registered contract
         store = ListingStore(app[DB])
         await streams.ensure_indexes()
         await store.ensure_indexes()

@@ -14,6 +14,15 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, Conflict, InvalidState, NotFound
+from shared.events.listing import (
+    ItemDrafted,
+    ItemPublished,
+    ItemUpdated,
+    ItemWithdrawn,
+    ShopCollectionChanged,
+    ShopLevelChanged,
+    ShopOpened,
+)
 from shared.ids import derived_id
 
 Condition = Literal["new", "like_new", "good", "fair"]
@@ -90,9 +99,8 @@ def decide_shop(state: Shop, command: ShopCommand) -> list[NewEvent]:
             raise ShopExists("this seller already has a shop", details={"shop_id": state.shop_id})
         shop_id = shop_id_for(command.seller_id)
         return [
-            NewEvent(
-                "shop.opened",
-                {"shop_id": shop_id, "seller_id": command.seller_id, "name": command.name, "level": command.level},
+            NewEvent.of(
+                ShopOpened(shop_id=shop_id, seller_id=command.seller_id, name=command.name, level=command.level)
             )
         ]
     if not state.exists:
@@ -101,23 +109,18 @@ def decide_shop(state: Shop, command: ShopCommand) -> list[NewEvent]:
         if command.level == state.level:
             return []
         return [
-            NewEvent(
-                "shop.level_changed",
-                {
-                    "shop_id": state.shop_id,
-                    "seller_id": state.seller_id,
-                    "old_level": state.level,
-                    "new_level": command.level,
-                },
+            NewEvent.of(
+                ShopLevelChanged(
+                    shop_id=state.shop_id, seller_id=state.seller_id, old_level=state.level, new_level=command.level
+                )
             )
         ]
     # Collection status only moves forward (an invitation delivered after activation changes nothing).
     if _COLLECTION_ORDER[command.status] <= _COLLECTION_ORDER[state.wechat_collection]:
         return []
     return [
-        NewEvent(
-            "shop.collection_changed",
-            {"shop_id": state.shop_id, "seller_id": state.seller_id, "wechat_collection": command.status},
+        NewEvent.of(
+            ShopCollectionChanged(shop_id=state.shop_id, seller_id=state.seller_id, wechat_collection=command.status)
         )
     ]
 
@@ -265,9 +268,8 @@ def _ids(state: Item) -> dict[str, Any]:
 
 
 def _status_update(state: Item, status: ItemStatus, order_id: str | None) -> NewEvent:
-    return NewEvent(
-        "item.updated",
-        {**_ids(state), "changed": ["status"], "price_fen": state.price_fen, "status": status, "order_id": order_id},
+    return NewEvent.of(
+        ItemUpdated(**_ids(state), changed=["status"], price_fen=state.price_fen, status=status, order_id=order_id)
     )
 
 
@@ -276,14 +278,13 @@ def decide_item(state: Item, command: ItemCommand) -> list[NewEvent]:
         if state.exists:
             raise Conflict("item exists")
         return [
-            NewEvent(
-                "item.drafted",
-                {
-                    "item_id": command.item_id,
-                    "shop_id": command.shop_id,
-                    "seller_id": command.seller_id,
+            NewEvent.of(
+                ItemDrafted(
+                    item_id=command.item_id,
+                    shop_id=command.shop_id,
+                    seller_id=command.seller_id,
                     **command.fields.model_dump(),
-                },
+                )
             )
         ]
     if isinstance(command, EditItem):
@@ -295,15 +296,14 @@ def decide_item(state: Item, command: ItemCommand) -> list[NewEvent]:
         if not changed:
             return []
         return [
-            NewEvent(
-                "item.updated",
-                {
+            NewEvent.of(
+                ItemUpdated(
                     **_ids(state),
-                    "changed": sorted(changed),
-                    "values": changed,
-                    "price_fen": changed.get("price_fen", state.price_fen),
-                    "status": state.status,
-                },
+                    changed=sorted(changed),
+                    values=changed,
+                    price_fen=changed.get("price_fen", state.price_fen),
+                    status=state.status,
+                )
             )
         ]
     if isinstance(command, PublishItem):
@@ -312,14 +312,14 @@ def decide_item(state: Item, command: ItemCommand) -> list[NewEvent]:
             return []
         if state.status not in ("draft", "withdrawn"):
             raise InvalidState(f"an item that is {state.status} cannot be published", details={"status": state.status})
-        return [NewEvent("item.published", {**_ids(state), "title": state.title, "price_fen": state.price_fen})]
+        return [NewEvent.of(ItemPublished(**_ids(state), title=state.title, price_fen=state.price_fen))]
     if isinstance(command, WithdrawItem):
         _owned(state, command.seller_id)
         if state.status == "withdrawn":
             return []
         if state.status not in ("draft", "on_sale"):
             raise InvalidState(f"an item that is {state.status} cannot be withdrawn", details={"status": state.status})
-        return [NewEvent("item.withdrawn", {**_ids(state), "reason": "seller"})]
+        return [NewEvent.of(ItemWithdrawn(**_ids(state), reason="seller"))]
     if isinstance(command, ReserveItem):
         if not state.exists:
             raise NotFound("no such item")
@@ -345,7 +345,7 @@ def decide_item(state: Item, command: ItemCommand) -> list[NewEvent]:
     # TakeBackItem
     if state.status != "sold" or state.order_id != command.order_id:
         return []
-    return [NewEvent("item.withdrawn", {**_ids(state), "reason": "refunded"})]
+    return [NewEvent.of(ItemWithdrawn(**_ids(state), reason="refunded"))]
 
 
 def evolve_item(state: Item, event: RecordedEvent) -> Item:

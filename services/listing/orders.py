@@ -14,6 +14,18 @@ from pydantic import BaseModel, Field
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, InvalidState, NotFound
 from shared.events._base import Channel, PaymentMethod
+from shared.events.listing import (
+    OrderClosed,
+    OrderCompleted,
+    OrderCreated,
+    OrderLatePayment,
+    OrderPaid,
+    OrderPaymentStarted,
+    OrderRefundClosed,
+    OrderRefunded,
+    OrderRefundOpened,
+    OrderShipped,
+)
 
 OrderStatus = Literal["pending_payment", "paid", "shipped", "completed", "closed", "refunding", "refunded"]
 Actor = Literal["buyer", "seller", "system"]
@@ -174,28 +186,26 @@ def _parties(state: Order) -> dict[str, Any]:
 
 
 def _closed(state: Order, reason: str) -> NewEvent:
-    return NewEvent("order.closed", {**_parties(state), "item_id": state.item_id, "reason": reason})
+    return NewEvent.of(OrderClosed(**_parties(state), item_id=state.item_id, reason=reason))
 
 
 def _late_payment(state: Order, command: RecordPayment) -> NewEvent:
-    return NewEvent(
-        "order.late_payment",
-        {**_parties(state), "payment_id": command.payment_id, "amount_fen": command.amount_fen},
+    return NewEvent.of(
+        OrderLatePayment(**_parties(state), payment_id=command.payment_id, amount_fen=command.amount_fen)
     )
 
 
 def _completed(state: Order, by: Literal["buyer", "auto"]) -> NewEvent:
-    return NewEvent(
-        "order.completed",
-        {
+    return NewEvent.of(
+        OrderCompleted(
             **_parties(state),
-            "item_id": state.item_id,
-            "channel": state.channel,
-            "payment_method": state.payment_method,
-            "payment_id": state.payment_id,
-            "amount_fen": state.amount_fen,
-            "completed_by": by,
-        },
+            item_id=state.item_id,
+            channel=state.channel,
+            payment_method=state.payment_method,
+            payment_id=state.payment_id,
+            amount_fen=state.amount_fen,
+            completed_by=by,
+        )
     )
 
 
@@ -204,20 +214,19 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
         if state.exists:
             return []
         return [
-            NewEvent(
-                "order.created",
-                {
-                    "order_id": command.order_id,
-                    "item_id": command.item_id,
-                    "shop_id": command.shop_id,
-                    "seller_id": command.seller_id,
-                    "buyer_id": command.buyer_id,
-                    "channel": command.channel,
-                    "payment_method": command.payment_method,
-                    "amount_fen": command.item_price_fen,
-                    "expires_at": command.expires_at.isoformat(),
-                    "item_title": command.item_title,
-                },
+            NewEvent.of(
+                OrderCreated(
+                    order_id=command.order_id,
+                    item_id=command.item_id,
+                    shop_id=command.shop_id,
+                    seller_id=command.seller_id,
+                    buyer_id=command.buyer_id,
+                    channel=command.channel,
+                    payment_method=command.payment_method,
+                    amount_fen=command.item_price_fen,
+                    expires_at=command.expires_at.isoformat(),
+                    item_title=command.item_title,
+                )
             )
         ]
     if not state.exists:
@@ -239,7 +248,7 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
     if isinstance(command, RecordPaymentStarted):
         if state.status != "pending_payment" or state.payment_id is not None:
             return []  # paid or closed already, or told before: nothing changes
-        return [NewEvent("order.payment_started", {**_parties(state), "payment_id": command.payment_id})]
+        return [NewEvent.of(OrderPaymentStarted(**_parties(state), payment_id=command.payment_id))]
     if isinstance(command, RecordPayment):
         if state.status == "closed":
             # Paid after the order closed (a cashier finished late): the payment service refunds it in full by itself
@@ -260,16 +269,15 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
                 details={"status": state.status, "payment_id": command.payment_id, "paid_by": state.payment_id},
             )
         return [
-            NewEvent(
-                "order.paid",
-                {
+            NewEvent.of(
+                OrderPaid(
                     **_parties(state),
-                    "item_id": state.item_id,
-                    "channel": state.channel,
-                    "payment_method": command.method,
-                    "payment_id": command.payment_id,
-                    "amount_fen": state.amount_fen,
-                },
+                    item_id=state.item_id,
+                    channel=state.channel,
+                    payment_method=command.method,
+                    payment_id=command.payment_id,
+                    amount_fen=state.amount_fen,
+                )
             )
         ]
     if isinstance(command, RecordPaymentClosed):
@@ -282,14 +290,13 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
         _not_in(state, "paid")
         auto_at = command.now + timedelta(seconds=command.auto_confirm_after_s)
         return [
-            NewEvent(
-                "order.shipped",
-                {
+            NewEvent.of(
+                OrderShipped(
                     **_parties(state),
-                    "carrier": command.carrier,
-                    "tracking_no": command.tracking_no,
-                    "auto_confirm_at": auto_at.isoformat(),
-                },
+                    carrier=command.carrier,
+                    tracking_no=command.tracking_no,
+                    auto_confirm_at=auto_at.isoformat(),
+                )
             )
         ]
     if isinstance(command, ConfirmReceipt):
@@ -311,14 +318,13 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
         if state.status == "shipped" and state.auto_confirm_at is not None:
             remaining = max(0.0, (state.auto_confirm_at - command.now).total_seconds())
         return [
-            NewEvent(
-                "order.refund_opened",
-                {
+            NewEvent.of(
+                OrderRefundOpened(
                     **_parties(state),
-                    "refund_id": command.refund_id,
-                    "previous_status": state.status,
-                    "auto_confirm_remaining_s": remaining,
-                },
+                    refund_id=command.refund_id,
+                    previous_status=state.status,
+                    auto_confirm_remaining_s=remaining,
+                )
             )
         ]
     if isinstance(command, CloseRefund):
@@ -338,9 +344,8 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
             # Auto-confirm resumes with the time that was left when the case opened.
             resume = (command.now + timedelta(seconds=state.refund_paused_remaining_s or 0.0)).isoformat()
         return [
-            NewEvent(
-                "order.refund_closed",
-                {**_parties(state), "refund_id": command.refund_id, "status": back, "auto_confirm_at": resume},
+            NewEvent.of(
+                OrderRefundClosed(**_parties(state), refund_id=command.refund_id, status=back, auto_confirm_at=resume)
             )
         ]
     # CompleteRefund
@@ -353,14 +358,10 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
     if command.amount_fen > state.amount_fen:
         raise PaymentMismatch("refund exceeds the order amount", details={"order_fen": state.amount_fen})
     return [
-        NewEvent(
-            "order.refunded",
-            {
-                **_parties(state),
-                "item_id": state.item_id,
-                "refund_id": command.refund_id,
-                "amount_fen": command.amount_fen,
-            },
+        NewEvent.of(
+            OrderRefunded(
+                **_parties(state), item_id=state.item_id, refund_id=command.refund_id, amount_fen=command.amount_fen
+            )
         )
     ]
 

@@ -173,7 +173,7 @@ class World:
 async def world() -> World:
     clock = ManualClock(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
     db = as_database(MemoryDatabase())
-    streams = StreamStore(db, clock=clock)
+    streams = StreamStore(db, clock=clock, contracts="strict")  # as listing's app does
     store = ListingStore(db)
     await streams.ensure_indexes()
     await store.ensure_indexes()
