@@ -76,6 +76,8 @@ class Aggregate(Generic[S, C]):
     state_model: type[BaseModel] | None = None
     snapshot_schema: str = "1"
     snapshot_every: int = 0
+    # The event types `decide` emits: the service consumes them too, to heal its projections (see `Streams`).
+    events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.aggregate import Aggregate, Cause, Entry, NewEvent, Outcome, RecordedEvent
 from shared.clock import Clock, SystemClock
-from shared.errors import Conflict
+from shared.errors import Conflict, NotFound
 from shared.events.registry import PAYLOADS
 from shared.http.metrics import REGISTRY
 from shared.ids import new_id
@@ -41,6 +41,7 @@ __all__ = [
     "RecordedEvent",
     "StreamConflict",
     "StreamStore",
+    "Streams",
     "execute",
     "execute_projected",
     "load",
@@ -520,3 +521,66 @@ async def execute_projected(
     if outcome.seq:
         await project(outcome.state, outcome.seq)
     return outcome
+
+
+class Streams(Generic[S, C]):
+    """The streams of one aggregate type in one service: load (or 404), run a command with its cause and write the
+    projection, re-project one that fell behind. One per aggregate type replaces the per-aggregate plumbing each
+    use-case class would otherwise write again."""
+
+    def __init__(
+        self,
+        store: StreamStore,
+        aggregate: Aggregate[S, C],
+        project: Callable[[S, int], Awaitable[None]],
+        projected_seq: Callable[[str], Awaitable[int]],
+        *,
+        prefix: str,
+        missing: str,
+    ) -> None:
+        self.store = store
+        self.aggregate = aggregate
+        self.project = project
+        self.projected_seq = projected_seq
+        self.prefix = prefix
+        self.missing = missing
+
+    def owns(self, stream_id: str) -> bool:
+        return stream_id.startswith(self.prefix)
+
+    async def load(self, stream_id: str) -> tuple[S, int]:
+        return await load(self.store, self.aggregate, stream_id)
+
+    async def get(self, stream_id: str) -> S:
+        """The state of an aggregate that exists (its state says so, or its stream has entries); NotFound if not."""
+        state, seq = await self.load(stream_id)
+        if not getattr(state, "exists", seq > 0):
+            raise NotFound(self.missing)
+        return state
+
+    async def run(self, stream_id: str, command: C, cause: Cause | None = None) -> Outcome[S]:
+        return await execute_projected(self.store, self.aggregate, stream_id, command, self.project, cause)
+
+    async def reproject(self, stream_id: str, seq: int) -> bool:
+        """Rewrite the projection from the stream if it is behind `seq` (a projection write lost to a crash); one
+        lookup when it is not. True if it was rewritten."""
+        if await self.projected_seq(stream_id) >= seq:
+            return False
+        state, last = await self.load(stream_id)
+        if not last:
+            return False
+        await self.project(state, last)
+        return True
+
+
+async def reproject_any(streams: Sequence[Streams[Any, Any]], stream_id: str, seq: int) -> bool:
+    """Re-project whichever of a service's aggregate types owns `stream_id` (its own event names it)."""
+    for kind in streams:
+        if kind.owns(stream_id):
+            return await kind.reproject(stream_id, seq)
+    return False
+
+
+def own_event_types(*aggregates: Aggregate[Any, Any]) -> tuple[str, ...]:
+    """Every event type the aggregates declare: what a service binds to heal its projections from its own events."""
+    return tuple(t for aggregate in aggregates for t in aggregate.events)

@@ -7,9 +7,7 @@ the order, so running it again (from the consumer of our own events, or the swee
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from services.listing.domain import (
     ITEM,
@@ -60,7 +58,7 @@ from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.events._base import Channel, PaymentMethod
 from shared.ids import new_id
-from shared.streams import Aggregate, Cause, Outcome, StreamStore, execute_projected, load
+from shared.streams import Cause, Outcome, Streams, StreamStore, reproject_any
 
 log = logging.getLogger("services.listing")
 
@@ -76,16 +74,19 @@ class Listing:
         self.store = store
         self.settings = settings
         self.clock = clock or SystemClock()
+        seq_of = store.projected_seq
+        self.shops = Streams(streams, SHOP, store.project_shop, seq_of, prefix="shp_", missing="no such shop")
+        self.items = Streams(streams, ITEM, store.project_item, seq_of, prefix="itm_", missing="no such item")
+        self.orders = Streams(streams, ORDER, store.project_order, seq_of, prefix="ord_", missing="no such order")
 
     async def _shop(self, stream_id: str, command: ShopCommand, cause: Cause | None = None) -> Shop:
-        return (await execute_projected(self.streams, SHOP, stream_id, command, self.store.project_shop, cause)).state
+        return (await self.shops.run(stream_id, command, cause)).state
 
     async def _item(self, item_id: str, command: ItemCommand, command_id: str | None = None) -> Outcome[Item]:
-        cause = Cause(command_id=command_id) if command_id else None
-        return await execute_projected(self.streams, ITEM, item_id, command, self.store.project_item, cause)
+        return await self.items.run(item_id, command, Cause(command_id=command_id) if command_id else None)
 
     async def _order(self, order_id: str, command: OrderCommand, cause: Cause | None = None) -> Order:
-        outcome = await execute_projected(self.streams, ORDER, order_id, command, self.store.project_order, cause)
+        outcome = await self.orders.run(order_id, command, cause)
         # Only a step that moves the item needs the follow-up here; the consumer of our own events and the sweeper
         # repeat it after a crash.
         if outcome.entry is not None and any(e.type in ITEM_MOVES for e in outcome.entry.events):
@@ -101,10 +102,10 @@ class Listing:
     async def _seller_shop(self, seller_id: str) -> tuple[str, Shop]:
         """The seller's shop stream and its state: the derived id, or the legacy id of a shop opened before it
         (an empty shop at the derived id if there is neither)."""
-        shop, _ = await load(self.streams, SHOP, shop_id_for(seller_id))
+        shop, _ = await self.shops.load(shop_id_for(seller_id))
         if shop.exists:
             return shop_id_for(seller_id), shop
-        legacy, _ = await load(self.streams, SHOP, legacy_shop_id_for(seller_id))
+        legacy, _ = await self.shops.load(legacy_shop_id_for(seller_id))
         if legacy.exists:
             return legacy_shop_id_for(seller_id), legacy
         return shop_id_for(seller_id), shop
@@ -116,10 +117,7 @@ class Listing:
         return shop
 
     async def shop(self, shop_id: str) -> Shop:
-        shop, _ = await load(self.streams, SHOP, shop_id)
-        if not shop.exists:
-            raise NotFound("no such shop")
-        return shop
+        return await self.shops.get(shop_id)
 
     async def change_level(self, shop_id: str, level: int) -> Shop:
         return await self._shop(shop_id, ChangeLevel(level=level))
@@ -147,10 +145,7 @@ class Listing:
         return (await self._item(item_id, WithdrawItem(seller_id=seller_id))).state
 
     async def item(self, item_id: str) -> Item:
-        item, _ = await load(self.streams, ITEM, item_id)
-        if not item.exists:
-            raise NotFound("no such item")
-        return item
+        return await self.items.get(item_id)
 
     # ------------------------------------------------------------------------------------------------ orders
 
@@ -161,7 +156,7 @@ class Listing:
         check_payment_method(channel, method)
         if policy(channel).requires_seller_wechat_collection:
             item = await self.item(item_id)
-            shop, _ = await load(self.streams, SHOP, item.shop_id)
+            shop, _ = await self.shops.load(item.shop_id)
             check_seller_accepts(channel, shop.wechat_collection == "active")
         order_id = new_id("ord")
         # The item is part of the key: the same request id on another item is another reservation.
@@ -176,7 +171,7 @@ class Listing:
             # between the two appends) and the item has since been released, or taken by someone else, the retry
             # must not open an order for an item that is no longer held for it.
             order_id = reserved.entry.events[0].payload["order_id"]
-            first, seq = await load(self.streams, ORDER, order_id)
+            first, seq = await self.orders.load(order_id)
             if seq:
                 return first
             if held.status != "reserved" or held.order_id != order_id:
@@ -197,10 +192,7 @@ class Listing:
         return await self._order(order_id, create, Cause(command_id=f"create:{order_id}", causation_id=order_id))
 
     async def order(self, order_id: str) -> Order:
-        order, _ = await load(self.streams, ORDER, order_id)
-        if not order.exists:
-            raise NotFound("no such order")
-        return order
+        return await self.orders.get(order_id)
 
     async def cancel(self, order_id: str, buyer_id: str) -> Order:
         return await self._order(order_id, CancelOrder(buyer_id=buyer_id))
@@ -280,7 +272,7 @@ class Listing:
         projected = await self.store.order(order_id)
         if projected is not None and projected.get("status") == "pending_payment":
             return 0
-        order, seq = await load(self.streams, ORDER, order_id)
+        order, seq = await self.orders.load(order_id)
         if seq == 0:
             # The reservation's order was never written (a crash between the two appends): release the item.
             outcome = await self._item(item_id, ReleaseItem(order_id=order_id), f"release:{order_id}")
@@ -292,15 +284,4 @@ class Listing:
     async def reproject(self, aggregate_id: str, seq: int) -> None:
         """Rewrite the projection of one aggregate from its stream if it is behind `seq` (heals a projection write
         lost to a crash); a projection already there costs one lookup."""
-        prefix = aggregate_id[:4]
-        targets: dict[str, tuple[Aggregate[Any, Any], Callable[[Any, int], Awaitable[None]]]] = {
-            "shp_": (SHOP, self.store.project_shop),
-            "itm_": (ITEM, self.store.project_item),
-            "ord_": (ORDER, self.store.project_order),
-        }
-        if prefix not in targets or await self.store.projected_seq(aggregate_id) >= seq:
-            return
-        aggregate, project = targets[prefix]
-        state, seq = await load(self.streams, aggregate, aggregate_id)
-        if seq:
-            await project(state, seq)
+        await reproject_any((self.shops, self.items, self.orders), aggregate_id, seq)

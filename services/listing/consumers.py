@@ -7,33 +7,17 @@ two writes left behind, and they make every event listing emits routable even wh
 from __future__ import annotations
 
 from services.listing.commands import ITEM_MOVES, Listing
-from services.listing.orders import PaymentMismatch, RecordPayment
+from services.listing.domain import ITEM, SHOP
+from services.listing.orders import ORDER, PaymentMismatch, RecordPayment
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.events import Envelope
 from shared.events.payment import PaymentClosed, PaymentCreated, PaymentSucceeded
 from shared.events.refund import RefundClosed, RefundCompleted, RefundRequested
 from shared.events.wallet import CollectionActivated, WalletInvited
 from shared.mongo import Database
+from shared.streams import own_event_types
 
-OWN_EVENTS = (
-    "shop.opened",
-    "shop.level_changed",
-    "shop.collection_changed",
-    "item.drafted",
-    "item.published",
-    "item.updated",
-    "item.withdrawn",
-    "order.created",
-    "order.payment_started",
-    "order.paid",
-    "order.late_payment",
-    "order.shipped",
-    "order.completed",
-    "order.closed",
-    "order.refund_opened",
-    "order.refund_closed",
-    "order.refunded",
-)
+OWN_EVENTS = own_event_types(SHOP, ITEM, ORDER)
 
 
 def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:

@@ -142,7 +142,14 @@ def evolve_shop(state: Shop, event: RecordedEvent) -> Shop:
     return state
 
 
-SHOP: Aggregate[Shop, ShopCommand] = Aggregate("shop", Shop, evolve_shop, decide_shop, state_model=Shop)
+SHOP: Aggregate[Shop, ShopCommand] = Aggregate(
+    "shop",
+    Shop,
+    evolve_shop,
+    decide_shop,
+    state_model=Shop,
+    events=("shop.opened", "shop.level_changed", "shop.collection_changed"),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------- items
@@ -376,5 +383,11 @@ def evolve_item(state: Item, event: RecordedEvent) -> Item:
 
 
 ITEM: Aggregate[Item, ItemCommand] = Aggregate(
-    "item", Item, evolve_item, decide_item, state_model=Item, snapshot_every=20
+    "item",
+    Item,
+    evolve_item,
+    decide_item,
+    state_model=Item,
+    snapshot_every=20,
+    events=("item.drafted", "item.published", "item.updated", "item.withdrawn"),
 )

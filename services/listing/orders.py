@@ -449,5 +449,22 @@ def evolve_order(state: Order, event: RecordedEvent) -> Order:
 
 
 ORDER: Aggregate[Order, OrderCommand] = Aggregate(
-    "order", Order, evolve_order, decide_order, state_model=Order, snapshot_every=0
+    "order",
+    Order,
+    evolve_order,
+    decide_order,
+    state_model=Order,
+    snapshot_every=0,
+    events=(
+        "order.created",
+        "order.payment_started",
+        "order.paid",
+        "order.late_payment",
+        "order.shipped",
+        "order.completed",
+        "order.closed",
+        "order.refund_opened",
+        "order.refund_closed",
+        "order.refunded",
+    ),
 )

@@ -552,3 +552,20 @@ async def test_a_shop_opened_under_the_legacy_id_is_still_the_sellers_shop(world
     assert (await world.listing.shop_of(newcomer)).shop_id == shop_id_for(newcomer)
     with pytest.raises(NotFound):
         await world.listing.shop_of(new_id("usr"))
+
+
+def test_listing_binds_every_event_it_emits_and_each_has_a_contract() -> None:
+    from services.listing.consumers import OWN_EVENTS
+    from shared.events import PAYLOADS
+
+    emitted = {t for (t, _), model in PAYLOADS.items() if model.__module__ == "shared.events.listing"}
+    assert set(OWN_EVENTS) == emitted and len(OWN_EVENTS) == len(emitted)
+
+
+async def test_a_projection_lost_to_a_crash_is_rewritten_from_the_stream(world: World) -> None:
+    item_id = await world.item_on_sale()
+    await world.db["items"].delete_one({"_id": item_id})  # as if the projection write after the append was lost
+    _, seq = await world.listing.items.load(item_id)
+    await world.listing.reproject(item_id, seq)
+    assert (await world.db["items"].find_one({"_id": item_id}) or {}).get("status") == "on_sale"
+    assert not await world.listing.items.reproject(item_id, seq)  # up to date: one lookup, nothing written
