@@ -9,17 +9,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.listing.catalog import SORTS, CatalogQuery
-from services.listing.commands import Listing
 from services.listing.domain import Item, ItemFields, ItemStatus, NewItemFields, Shop
+from services.listing.keys import LISTING, STORE
 from services.listing.orders import Order, OrderStatus
-from services.listing.store import ORDER_LIST, SELLER_ITEMS, ListingStore
+from services.listing.store import ORDER_LIST, SELLER_ITEMS
 from shared.errors import NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
 from shared.pagination import decode_cursor, next_cursor
-
-LISTING = web.AppKey("listing", Listing)
-STORE = web.AppKey("listing_store", ListingStore)
 
 UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 

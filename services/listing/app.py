@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.listing.api import LISTING, STORE, add_routes
-from services.listing.commands import Listing
+from services.listing.api import add_routes
 from services.listing.consumers import handlers
+from services.listing.keys import LISTING, STORE
 from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
+from services.listing.usecases import Listing
 from shared.http.app import create_app, internal_auth_middleware
 from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore

@@ -6,9 +6,9 @@ two writes left behind, and they make every event listing emits routable even wh
 
 from __future__ import annotations
 
-from services.listing.commands import ITEM_MOVES, Listing
 from services.listing.domain import ITEM, SHOP
 from services.listing.orders import ORDER, PaymentMismatch, RecordPayment
+from services.listing.usecases import ITEM_MOVES, Listing
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.events import Envelope
 from shared.events.payment import PaymentClosed, PaymentCreated, PaymentSucceeded

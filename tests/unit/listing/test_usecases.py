@@ -11,12 +11,12 @@ from typing import Any, cast
 
 import pytest
 
-from services.listing.commands import Listing
 from services.listing.consumers import handlers
 from services.listing.domain import ITEM, ItemNotAvailable, NewItemFields, OwnItem, ReserveItem
 from services.listing.orders import ORDER, CancelOrder, NotYet, Order
 from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
+from services.listing.usecases import Listing
 from shared.bus import Bus, Handler, PermanentFailure
 from shared.channels import SellerNotAcceptingWechatPay
 from shared.clock import ManualClock
