@@ -3,26 +3,24 @@ the internal token) against the real process: bad input is a 4xx JSON error, nev
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from services.listing.domain import MAX_PRICE_FEN
 from shared.ids import new_id
 from tests.integration.listing.conftest import ListingClient
 from tests.support.fuzz import (
-    FUZZ,
-    Fuzzer,
-    assert_reached,
-    bodies,
+    Route,
     cursors,
+    fixed,
     forge_cursor,
+    fuzz_route,
+    one,
     path_ids,
-    queries,
     quote,
     weighted,
 )
@@ -100,25 +98,6 @@ def page_params(w: World) -> dict[str, st.SearchStrategy[Any]]:
         "limit": ints(1, 100),
         "cursor": cursors(["newest", "price_asc", "price_desc", "seller_items", "orders"], w.cursors),
     }
-
-
-@dataclass
-class Route:
-    name: str
-    method: str
-    path: Callable[[World], st.SearchStrategy[str]]
-    query: Callable[[World], dict[str, st.SearchStrategy[Any]]] = lambda w: {}
-    body: Callable[[World], dict[str, st.SearchStrategy[Any]]] | None = None
-    expect: tuple[int, ...] = (2, 4)
-    """The status classes the fuzzing must reach: 2 shows it got past the parser into the use case."""
-
-
-def one(template: str, ids: Callable[[World], list[str]]) -> Callable[[World], st.SearchStrategy[str]]:
-    return lambda w: path_ids(ids(w)).map(lambda i: template.format(quote(i)))
-
-
-def fixed(path: str) -> Callable[[World], st.SearchStrategy[str]]:
-    return lambda w: st.just(path)
 
 
 ROUTES = [
@@ -217,22 +196,7 @@ ROUTES = [
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
 def test_no_input_to_a_listing_route_gives_a_5xx(route: Route, world: World, listing: ListingClient) -> None:
-    fuzzer = Fuzzer(listing.process.port)
-    query = route.query(world)
-    body = route.body(world) if route.body else None
-
-    @FUZZ
-    @given(
-        path=route.path(world), params=queries(query) if query else st.none(), raw=bodies(body) if body else st.none()
-    )
-    def run(path: str, params: dict[str, str] | None, raw: bytes | None) -> None:
-        fuzzer.send(route.name, route.method, path, params, raw)
-
-    try:
-        run()
-    finally:
-        fuzzer.close()
-    assert_reached(fuzzer, route.name, *route.expect)
+    fuzz_route(route, world, listing.process.port)
 
 
 # ------------------------------------------------------------------------------- what the fuzzing found, pinned

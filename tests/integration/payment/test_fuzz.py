@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -25,14 +25,14 @@ from tests.support.fuzz import (
     FUZZ,
     ROUGH,
     Fuzzer,
+    Route,
     assert_reached,
-    bodies,
     cursors,
+    fixed,
     forge_cursor,
+    fuzz_route,
     near,
-    path_ids,
-    queries,
-    quote,
+    one,
     weighted,
     wild,
     wild_text,
@@ -109,24 +109,6 @@ def payment_fields(w: World) -> dict[str, st.SearchStrategy[Any]]:
     }
 
 
-@dataclass
-class Route:
-    name: str
-    method: str
-    path: Callable[[World], st.SearchStrategy[str]]
-    query: Callable[[World], dict[str, st.SearchStrategy[Any]]] = lambda w: {}
-    body: Callable[[World], dict[str, st.SearchStrategy[Any]]] | None = None
-    expect: tuple[int, ...] = (2, 4)
-
-
-def one(template: str, ids: Callable[[World], list[str]]) -> Callable[[World], st.SearchStrategy[str]]:
-    return lambda w: path_ids(ids(w)).map(lambda i: template.format(quote(i)))
-
-
-def fixed(path: str) -> Callable[[World], st.SearchStrategy[str]]:
-    return lambda w: st.just(path)
-
-
 def buyer_query(w: World) -> dict[str, st.SearchStrategy[Any]]:
     return {
         "buyer_id": user_ids(w),
@@ -159,22 +141,7 @@ ROUTES = [
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
 def test_no_input_to_a_payment_route_gives_a_5xx(route: Route, world: World, payments: PaymentClient) -> None:
-    fuzzer = Fuzzer(payments.process.port)
-    query = route.query(world)
-    body = route.body(world) if route.body else None
-
-    @FUZZ
-    @given(
-        path=route.path(world), params=queries(query) if query else st.none(), raw=bodies(body) if body else st.none()
-    )
-    def run(path: str, params: dict[str, str] | None, raw: bytes | None) -> None:
-        fuzzer.send(route.name, route.method, path, params, raw)
-
-    try:
-        run()
-    finally:
-        fuzzer.close()
-    assert_reached(fuzzer, route.name, *route.expect)
+    fuzz_route(route, world, payments.process.port)
 
 
 # ------------------------------------------------------------------------------------------ provider notifications
