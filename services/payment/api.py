@@ -15,11 +15,12 @@ from services.payment.notify import PAYMENTS
 from shared.errors import AppError, NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
+from shared.http.fields import UserId
+from shared.http.fields import iso as _iso
 from shared.pagination import Keyset, decode_cursor, next_cursor
 
 AGREEMENTS = Keyset(field="created_at", descending=True)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 MAX_EXPIRY = timedelta(days=15)  # Alipay's longest time_expire; WeChat's is shorter still
 EXPIRED_GRACE = timedelta(days=1)
 
@@ -63,10 +64,6 @@ class BuyerQuery(BaseModel):
 
 class OrderQuery(BaseModel):
     order_id: str = Field(min_length=1, max_length=64)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def payment_view(p: Payment) -> dict[str, Any]:
