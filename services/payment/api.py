@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from services.payment.commands import NewPayment
 from services.payment.domain import Agreement, Payment, payment_id_for
-from services.payment.notify import PAYMENTS
+from services.payment.keys import PAYMENTS, STORE
+from services.payment.usecases import NewPayment
 from shared.errors import AppError, NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
@@ -172,7 +172,7 @@ async def create_agreement(request: web.Request) -> web.Response:
 async def list_agreements(request: web.Request) -> web.Response:
     query = parse_query(request, BuyerQuery)
     after = decode_cursor(query.cursor, "agreements") if query.cursor else None
-    rows = await request.app[PAYMENTS].store.agreements_of(query.buyer_id, query.limit, after)
+    rows = await request.app[STORE].agreements_of(query.buyer_id, query.limit, after)
     items = [agreement_view(Agreement.model_validate(row)) for row in rows[: query.limit]]
     return json_response({"items": items, "next_cursor": next_cursor("agreements", AGREEMENTS, rows, query.limit)})
 

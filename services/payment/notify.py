@@ -18,8 +18,9 @@ from typing import Any
 from aiohttp import web
 from opentelemetry import trace
 
-from services.payment.commands import ALIPAY_PAID, Payments, wire_time
 from services.payment.domain import AmountMismatch
+from services.payment.keys import PAYMENTS
+from services.payment.usecases import ALIPAY_PAID, Payments, wire_time
 from shared.errors import AppError, NotFound
 from shared.http.inputs import storable
 from shared.money import yuan_to_fen
@@ -28,7 +29,6 @@ from shared.protocols import wechatpay as wp
 from shared.telemetry import context_from_carrier
 
 log = logging.getLogger("services.payment.notify")
-PAYMENTS = web.AppKey("payments", Payments)
 _WECHAT_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature-Type")
 _SUMMARY_HEADERS = (*_WECHAT_HEADERS, "Content-Type", "Content-Length", "User-Agent")
 NOTIFY_MAX_BYTES = 64 * 1024

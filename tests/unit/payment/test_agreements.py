@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.payment.commands import failure_code
 from services.payment.domain import (
     AGREEMENT,
     Agreement,
@@ -17,6 +16,7 @@ from services.payment.domain import (
     RequestAgreement,
     check_agreement,
 )
+from services.payment.usecases import failure_code
 from shared.errors import Conflict, NotFound
 from shared.events import PAYLOADS
 from tests.support.aggregates import T0, apply, types
