@@ -7,13 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.payment.domain import Agreement, Payment, payment_id_for
+from services.payment.domain import Agreement, Payment, PaymentTerms, payment_id_for
 from services.payment.keys import PAYMENTS, STORE
-from services.payment.usecases import NewPayment
 from shared.errors import AppError, NotFound, ValidationFailed
-from shared.events._base import Channel, PaymentMethod
 from shared.http.app import json_response, parse_body, parse_query
 from shared.http.fields import UserId
 from shared.http.fields import iso as _iso
@@ -25,19 +23,8 @@ MAX_EXPIRY = timedelta(days=15)  # Alipay's longest time_expire; WeChat's is sho
 EXPIRED_GRACE = timedelta(days=1)
 
 
-class CreateBody(BaseModel):
+class CreateBody(PaymentTerms):
     model_config = ConfigDict(extra="forbid", strict=True)
-    order_id: str = Field(min_length=1, max_length=64)
-    buyer_id: str = UserId
-    seller_id: str = UserId
-    channel: Channel
-    method: PaymentMethod
-    amount_fen: int = Field(gt=0, le=100_000_000)
-    expires_at: AwareDatetime = Field(strict=False)
-    description: str = Field(min_length=1, max_length=127)
-    openid: str | None = Field(default=None, min_length=1, max_length=128)
-    alipay_user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("expires_at")
     @classmethod
@@ -122,7 +109,7 @@ def agreement_view(a: Agreement) -> dict[str, Any]:
 
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse_body(request, CreateBody)
-    payment = await request.app[PAYMENTS].create(NewPayment.model_validate(body.model_dump()))
+    payment = await request.app[PAYMENTS].create(body)
     if payment.status == "failed" and payment.failure_code in ("limit_exceeded", "agreement_not_active"):
         # Refused by the provider, nothing charged: the caller sees the same codes as a refusal decided here.
         raise AppError(

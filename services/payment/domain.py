@@ -15,10 +15,11 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.errors import AppError, Conflict, InvalidState, NotFound
 from shared.events._base import Channel, PaymentMethod
+from shared.http.fields import UserId
 from shared.streams import Aggregate, NewEvent, RecordedEvent
 
 PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
@@ -140,19 +141,25 @@ class Payment(BaseModel):
         return [r for r in self.refunds.values() if r.status in ("requested", "processing", "abnormal")]
 
 
-class CreatePayment(BaseModel):
-    payment_id: str
-    order_id: str
-    buyer_id: str
-    seller_id: str
+class PaymentTerms(BaseModel):
+    """What a new payment is asked with: the create request's fields, declared once (the HTTP body and the create
+    command extend it). The bounds keep every value within what both providers take."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    buyer_id: str = UserId
+    seller_id: str = UserId
     channel: Channel
     method: PaymentMethod
-    amount_fen: int = Field(gt=0)
-    description: str
-    expires_at: datetime
-    openid: str | None = None
-    alipay_user_id: str | None = None
-    agreement_id: str | None = None
+    amount_fen: int = Field(gt=0, le=100_000_000)
+    expires_at: AwareDatetime = Field(strict=False)
+    description: str = Field(min_length=1, max_length=127)
+    openid: str | None = Field(default=None, min_length=1, max_length=128)
+    alipay_user_id: str | None = Field(default=None, min_length=1, max_length=64)
+    agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class CreatePayment(PaymentTerms):
+    payment_id: str
     agreement_no: str | None = None
 
 

@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
-
 from services.payment.domain import (
     AGREEMENT,
     OPEN,
@@ -21,6 +19,7 @@ from services.payment.domain import (
     CreatePayment,
     Payment,
     PaymentCommand,
+    PaymentTerms,
     RecordFailure,
     RecordOrderClosed,
     RecordOrderString,
@@ -49,7 +48,6 @@ from services.payment.store import PaymentStore
 from shared.channels import check_payment_method
 from shared.clock import Clock, SystemClock
 from shared.errors import AppError, NotFound, Unavailable, ValidationFailed
-from shared.events._base import Channel, PaymentMethod
 from shared.http.metrics import REGISTRY
 from shared.ids import new_id
 from shared.money import yuan_to_fen
@@ -79,20 +77,6 @@ def failure_code(provider_code: str) -> str:
     if provider_code.endswith("BALANCE_NOT_ENOUGH"):
         return "payment_declined"
     return "provider_rejected"
-
-
-class NewPayment(BaseModel):
-    order_id: str
-    buyer_id: str
-    seller_id: str
-    channel: Channel
-    method: PaymentMethod
-    amount_fen: int
-    expires_at: datetime
-    description: str
-    openid: str | None = None
-    alipay_user_id: str | None = None
-    agreement_id: str | None = None
 
 
 def wire_time(text: str | None, default: datetime) -> datetime:
@@ -158,7 +142,7 @@ class Payments:
 
     # ---------------------------------------------------------------------------------------------- payments
 
-    async def create(self, req: NewPayment) -> Payment:
+    async def create(self, req: PaymentTerms) -> Payment:
         """The payment of an order (the same one again when asked twice), advanced as far as the provider allows."""
         check_payment_method(req.channel, req.method)
         agreement_no = None
