@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from services.payment.adapters import AlipayAdapter, WechatPayAdapter
 from services.payment.api import add_routes
 from services.payment.consumers import handlers
 from services.payment.keys import PAYMENTS, STORE, STREAMS
 from services.payment.notify import alipay_notify, wechat_notify
+from services.payment.port import Providers
 from services.payment.providers import Alipay, WechatPay
 from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
@@ -37,8 +39,12 @@ def build_app(settings: PaymentSettings) -> web.Application:
         store = PaymentStore(app[DB], settings.reconcile_after_s)
         await streams.ensure_indexes()
         await store.ensure_indexes()
+        base = settings.public_base_url.rstrip("/")
+        retries = (settings.provider_attempts, settings.provider_retry_delay_s)
+        wechat = WechatPayAdapter(WechatPay(http, settings), f"{base}/notify/wechatpay", *retries)
+        alipay = AlipayAdapter(Alipay(http, settings), f"{base}/notify/alipay", *retries)
         app[STREAMS], app[STORE] = streams, store
-        app[PAYMENTS] = Payments(streams, store, WechatPay(http, settings), Alipay(http, settings), settings)
+        app[PAYMENTS] = Payments(streams, store, Providers(wechat, alipay), alipay, settings)
         yield
         await http.close()
 

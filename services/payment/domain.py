@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from shared.errors import AppError, Conflict, InvalidState, NotFound
+from shared.errors import AppError, Conflict, InvalidState, NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
 from shared.http.fields import UserId
 from shared.streams import Aggregate, NewEvent, RecordedEvent
@@ -25,6 +25,7 @@ from shared.streams import Aggregate, NewEvent, RecordedEvent
 PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
 RefundStatus = Literal["requested", "processing", "abnormal", "succeeded", "failed"]
 Provider = Literal["alipay", "wechatpay"]
+SuccessSource = Literal["notification", "query", "charge"]  # what told us the payment succeeded
 OPEN: tuple[PaymentStatus, ...] = ("processing", "requires_action")
 PROVIDERS: dict[str, Provider] = {"alipay": "alipay", "alipay_password_free": "alipay", "wechat_pay": "wechatpay"}
 
@@ -128,6 +129,11 @@ class Payment(BaseModel):
         return self.order_closed_at is not None
 
     @property
+    def debits_agreement(self) -> bool:
+        """A password-free debit: it counts against its agreement's daily limit."""
+        return debits_agreement(self.method) and bool(self.agreement_id)
+
+    @property
     def refunded_fen(self) -> int:
         return sum(r.amount_fen for r in self.refunds.values() if r.status == "succeeded")
 
@@ -158,6 +164,22 @@ class PaymentTerms(BaseModel):
     agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+AGREEMENT_METHODS: tuple[PaymentMethod, ...] = ("alipay_password_free",)
+
+
+def debits_agreement(method: PaymentMethod) -> bool:
+    """A password-free method: its payments are debits on a signed agreement, counted against its limits."""
+    return method in AGREEMENT_METHODS
+
+
+def check_payer(terms: PaymentTerms) -> None:
+    """What a method must know of its payer before anything is asked of a provider."""
+    if terms.method == "wechat_pay" and not terms.openid:
+        raise ValidationFailed("a WeChat payment needs the buyer's openid", details={"openid": "required"})
+    if debits_agreement(terms.method) and not terms.agreement_id:
+        raise ValidationFailed("a password-free payment needs an agreement", details={"agreement_id": "required"})
+
+
 class CreatePayment(PaymentTerms):
     payment_id: str
     agreement_no: str | None = None
@@ -176,7 +198,7 @@ class RecordSuccess(BaseModel):
     provider_trade_no: str
     amount_fen: int
     paid_at: datetime
-    source: Literal["notification", "query", "charge"]
+    source: SuccessSource
 
 
 class RecordFailure(BaseModel):
