@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -15,10 +14,10 @@ from services.listing.orders import Order, OrderStatus
 from services.listing.store import ORDER_LIST, SELLER_ITEMS
 from shared.errors import NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
+from shared.fields import UserId
+from shared.fields import iso as _iso
 from shared.http.app import json_response, parse_body, parse_query
 from shared.pagination import decode_cursor, next_cursor
-
-UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class Strict(BaseModel):
@@ -84,10 +83,6 @@ class OrdersQuery(PageQuery):
 
 class ViewerQuery(BaseModel):
     viewer_id: str | None = Field(default=None, max_length=64)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def shop_view(shop: Shop | dict[str, Any]) -> dict[str, Any]:

@@ -7,36 +7,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.payment.commands import NewPayment
-from services.payment.domain import Agreement, Payment, payment_id_for
-from services.payment.notify import PAYMENTS
+from services.payment.domain import Agreement, Payment, PaymentTerms, payment_id_for
+from services.payment.keys import PAYMENTS, STORE
 from shared.errors import AppError, NotFound, ValidationFailed
-from shared.events._base import Channel, PaymentMethod
+from shared.fields import UserId
+from shared.fields import iso as _iso
 from shared.http.app import json_response, parse_body, parse_query
 from shared.pagination import Keyset, decode_cursor, next_cursor
 
 AGREEMENTS = Keyset(field="created_at", descending=True)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-UserId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 MAX_EXPIRY = timedelta(days=15)  # Alipay's longest time_expire; WeChat's is shorter still
 EXPIRED_GRACE = timedelta(days=1)
 
 
-class CreateBody(BaseModel):
+class CreateBody(PaymentTerms):
     model_config = ConfigDict(extra="forbid", strict=True)
-    order_id: str = Field(min_length=1, max_length=64)
-    buyer_id: str = UserId
-    seller_id: str = UserId
-    channel: Channel
-    method: PaymentMethod
-    amount_fen: int = Field(gt=0, le=100_000_000)
-    expires_at: AwareDatetime = Field(strict=False)
-    description: str = Field(min_length=1, max_length=127)
-    openid: str | None = Field(default=None, min_length=1, max_length=128)
-    alipay_user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("expires_at")
     @classmethod
@@ -63,10 +51,6 @@ class BuyerQuery(BaseModel):
 
 class OrderQuery(BaseModel):
     order_id: str = Field(min_length=1, max_length=64)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def payment_view(p: Payment) -> dict[str, Any]:
@@ -125,7 +109,7 @@ def agreement_view(a: Agreement) -> dict[str, Any]:
 
 async def create_payment(request: web.Request) -> web.Response:
     body = await parse_body(request, CreateBody)
-    payment = await request.app[PAYMENTS].create(NewPayment.model_validate(body.model_dump()))
+    payment = await request.app[PAYMENTS].create(body)
     if payment.status == "failed" and payment.failure_code in ("limit_exceeded", "agreement_not_active"):
         # Refused by the provider, nothing charged: the caller sees the same codes as a refusal decided here.
         raise AppError(
@@ -175,7 +159,7 @@ async def create_agreement(request: web.Request) -> web.Response:
 async def list_agreements(request: web.Request) -> web.Response:
     query = parse_query(request, BuyerQuery)
     after = decode_cursor(query.cursor, "agreements") if query.cursor else None
-    rows = await request.app[PAYMENTS].store.agreements_of(query.buyer_id, query.limit, after)
+    rows = await request.app[STORE].agreements_of(query.buyer_id, query.limit, after)
     items = [agreement_view(Agreement.model_validate(row)) for row in rows[: query.limit]]
     return json_response({"items": items, "next_cursor": next_cursor("agreements", AGREEMENTS, rows, query.limit)})
 

@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from services.payment.adapters import AlipayAdapter, WechatPayAdapter
 from services.payment.api import add_routes
-from services.payment.commands import Payments
 from services.payment.consumers import handlers
-from services.payment.notify import PAYMENTS, alipay_notify, wechat_notify
+from services.payment.keys import PAYMENTS, STORE, STREAMS
+from services.payment.notify import alipay_notify, wechat_notify
+from services.payment.port import Providers
 from services.payment.providers import Alipay, WechatPay
 from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
+from services.payment.usecases import Payments
 from shared.http.app import create_app, internal_auth_middleware
 from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
@@ -36,12 +39,17 @@ def build_app(settings: PaymentSettings) -> web.Application:
         store = PaymentStore(app[DB], settings.reconcile_after_s)
         await streams.ensure_indexes()
         await store.ensure_indexes()
-        app[PAYMENTS] = Payments(streams, store, WechatPay(http, settings), Alipay(http, settings), settings)
+        base = settings.public_base_url.rstrip("/")
+        retries = (settings.provider_attempts, settings.provider_retry_delay_s)
+        wechat = WechatPayAdapter(WechatPay(http, settings), f"{base}/notify/wechatpay", *retries)
+        alipay = AlipayAdapter(Alipay(http, settings), f"{base}/notify/alipay", *retries)
+        app[STREAMS], app[STORE] = streams, store
+        app[PAYMENTS] = Payments(streams, store, Providers(wechat, alipay), alipay, settings)
         yield
         await http.close()
 
     app.cleanup_ctx.append(clients)
-    app.cleanup_ctx.append(relay_context(settings, lambda app: app[PAYMENTS].streams))
+    app.cleanup_ctx.append(relay_context(settings, lambda app: app[STREAMS]))
     app.cleanup_ctx.append(
         consumer_context(settings, lambda app: handlers(app[PAYMENTS], app[DB], settings.service_name))
     )

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from services.payment.commands import Payments
+from services.payment.usecases import Payments
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.errors import Conflict, InvalidState, NotFound
 from shared.events import Envelope

@@ -15,16 +15,18 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
-from shared.errors import AppError, Conflict, InvalidState, NotFound
+from shared.errors import AppError, Conflict, InvalidState, NotFound, ValidationFailed
 from shared.events._base import Channel, PaymentMethod
+from shared.fields import UserId
 from shared.ids import derived_id
 
 PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
 RefundStatus = Literal["requested", "processing", "abnormal", "succeeded", "failed"]
 Provider = Literal["alipay", "wechatpay"]
+SuccessSource = Literal["notification", "query", "charge"]  # what told us the payment succeeded
 OPEN: tuple[PaymentStatus, ...] = ("processing", "requires_action")
 PROVIDERS: dict[str, Provider] = {"alipay": "alipay", "alipay_password_free": "alipay", "wechat_pay": "wechatpay"}
 
@@ -116,6 +118,11 @@ class Payment(BaseModel):
         return self.order_closed_at is not None
 
     @property
+    def debits_agreement(self) -> bool:
+        """A password-free debit: it counts against its agreement's daily limit."""
+        return debits_agreement(self.method) and bool(self.agreement_id)
+
+    @property
     def refunded_fen(self) -> int:
         return sum(r.amount_fen for r in self.refunds.values() if r.status == "succeeded")
 
@@ -129,19 +136,41 @@ class Payment(BaseModel):
         return [r for r in self.refunds.values() if r.status in ("requested", "processing", "abnormal")]
 
 
-class CreatePayment(BaseModel):
-    payment_id: str
-    order_id: str
-    buyer_id: str
-    seller_id: str
+class PaymentTerms(BaseModel):
+    """What a new payment is asked with: the create request's fields, declared once (the HTTP body and the create
+    command extend it). The bounds keep every value within what both providers take."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    buyer_id: str = UserId
+    seller_id: str = UserId
     channel: Channel
     method: PaymentMethod
-    amount_fen: int = Field(gt=0)
-    description: str
-    expires_at: datetime
-    openid: str | None = None
-    alipay_user_id: str | None = None
-    agreement_id: str | None = None
+    amount_fen: int = Field(gt=0, le=100_000_000)
+    expires_at: AwareDatetime = Field(strict=False)
+    description: str = Field(min_length=1, max_length=127)
+    openid: str | None = Field(default=None, min_length=1, max_length=128)
+    alipay_user_id: str | None = Field(default=None, min_length=1, max_length=64)
+    agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+AGREEMENT_METHODS: tuple[PaymentMethod, ...] = ("alipay_password_free",)
+
+
+def debits_agreement(method: PaymentMethod) -> bool:
+    """A password-free method: its payments are debits on a signed agreement, counted against its limits."""
+    return method in AGREEMENT_METHODS
+
+
+def check_payer(terms: PaymentTerms) -> None:
+    """What a method must know of its payer before anything is asked of a provider."""
+    if terms.method == "wechat_pay" and not terms.openid:
+        raise ValidationFailed("a WeChat payment needs the buyer's openid", details={"openid": "required"})
+    if debits_agreement(terms.method) and not terms.agreement_id:
+        raise ValidationFailed("a password-free payment needs an agreement", details={"agreement_id": "required"})
+
+
+class CreatePayment(PaymentTerms):
+    payment_id: str
     agreement_no: str | None = None
 
 
@@ -158,7 +187,7 @@ class RecordSuccess(BaseModel):
     provider_trade_no: str
     amount_fen: int
     paid_at: datetime
-    source: Literal["notification", "query", "charge"]
+    source: SuccessSource
 
 
 class RecordFailure(BaseModel):

@@ -1,9 +1,10 @@
 """Merchant-side clients of WeChat Pay v3 and Alipay OpenAPI: signed requests, verified responses, one HTTP pool.
 
-ProviderUnavailable means "we do not know what happened" (5xx, time-out, connection error, an answer that does not
-verify): the caller retries with the same provider numbers. ProviderBusy (a ProviderUnavailable) is a temporary refusal
-the provider asks us to retry later (rate limit, balance short, system busy): retried the same way, never a final
-failure. ProviderRejected is the provider's definite "no".
+The errors are the port's (services/payment/port.py), raised here with the provider's own codes; the adapters
+(services/payment/adapters.py) give them ours. ProviderUnavailable means "we do not know what happened" (5xx, time-out,
+connection error, an answer that does not verify): the caller retries with the same provider numbers. ProviderBusy (a
+ProviderUnavailable) is a temporary refusal the provider asks us to retry later (rate limit, balance short, system
+busy): retried the same way, never a final failure. ProviderRejected is the provider's definite "no".
 
 Which refusals are temporary (sources: /work/shared/reference/payments.md §F "Temporary refusals to retry", and the
 providers' error tables as the WeChat Pay v3 and Alipay OpenAPI docs list them, which say for these codes
@@ -32,6 +33,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.payment.domain import Payment, Refund
+from services.payment.port import ProviderBusy, ProviderRejected, ProviderUnavailable
 from services.payment.settings import PaymentSettings
 from shared.money import fen_to_yuan
 from shared.protocols import alipay as ap
@@ -39,18 +41,6 @@ from shared.protocols import wechatpay as wp
 
 log = logging.getLogger("services.payment.providers")
 BEIJING = timezone(timedelta(hours=8))  # providers' wall clock
-
-
-class ProviderUnavailable(Exception):
-    """No definite answer: retry with the same numbers."""
-
-
-class ProviderBusy(ProviderUnavailable):
-    """The provider refused for now and did nothing: ask again later with the same numbers."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
 
 
 WECHAT_TEMPORARY = frozenset(
@@ -66,14 +56,6 @@ ALIPAY_TEMPORARY = frozenset(
         "ACQ.REASON_TRADE_BEEN_FREEZEN",
     }
 )
-
-
-class ProviderRejected(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 def wechat_refusal(status: int, body: Mapping[str, Any], what: str) -> ProviderUnavailable | ProviderRejected:
@@ -189,7 +171,7 @@ class WechatPay:
                 "POST", f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no)}/close", {"mchid": self.mchid}
             )
         except ProviderRejected as exc:
-            if exc.code != "ORDER_CLOSED":
+            if exc.provider_code != "ORDER_CLOSED":
                 raise
 
     async def refund(self, payment: Payment, refund: Refund, notify_url: str) -> dict[str, Any]:
@@ -281,7 +263,7 @@ class Alipay:
         try:
             return await self.call("alipay.trade.query", {"out_trade_no": out_trade_no})
         except ProviderRejected as exc:
-            if exc.code == "ACQ.TRADE_NOT_EXIST":
+            if exc.provider_code == "ACQ.TRADE_NOT_EXIST":
                 return None
             raise
 
@@ -319,7 +301,7 @@ class Alipay:
         try:
             await self.call("alipay.user.agreement.unsign", {"agreement_no": agreement_no}, notify_url)
         except ProviderRejected as exc:
-            if exc.code != "USER_AGREEMENT_NOT_EXIST":
+            if exc.provider_code != "USER_AGREEMENT_NOT_EXIST":
                 raise
 
     def verify_notification(self, form: Mapping[str, str]) -> None:

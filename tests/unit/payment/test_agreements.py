@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.payment.commands import failure_code
 from services.payment.domain import (
     AGREEMENT,
     Agreement,
@@ -81,20 +80,6 @@ def test_charging_needs_the_buyers_active_agreement_within_its_single_limit() ->
     ):
         with pytest.raises(AgreementNotActive):
             check_agreement(agreement, buyer, 100)
-
-
-@pytest.mark.parametrize(
-    ("provider_code", "ours"),
-    [
-        ("ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR", "limit_exceeded"),
-        ("ACQ.CYCLE_PAY_SINGLE_FEE_EXCEED", "limit_exceeded"),
-        ("ACQ.AGREEMENT_INVALID", "agreement_not_active"),
-        ("ACQ.BUYER_BALANCE_NOT_ENOUGH", "payment_declined"),
-        ("OPENID_MISMATCH", "provider_rejected"),
-    ],
-)
-def test_provider_refusals_map_to_stable_codes(provider_code: str, ours: str) -> None:
-    assert failure_code(provider_code) == ours
 
 
 def test_a_retried_request_with_the_same_idempotency_key_lands_on_the_same_agreement() -> None:

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.payment.providers import (
-    ProviderBusy,
-    ProviderRejected,
-    ProviderUnavailable,
-    alipay_refusal,
-    wechat_refusal,
-)
+from services.payment.port import ProviderBusy, ProviderRejected, ProviderUnavailable
+from services.payment.providers import alipay_refusal, wechat_refusal
 
 
 @pytest.mark.parametrize(
@@ -28,7 +23,9 @@ def test_temporary_wechat_refusals_are_retried_not_final(status: int, code: str)
     refusal = wechat_refusal(
         status, {"code": code, "message": "稍后再试"}, "wechatpay POST /v3/refund/domestic/refunds"
     )
-    assert isinstance(refusal, ProviderBusy) and isinstance(refusal, ProviderUnavailable) and refusal.code == code
+    assert (
+        isinstance(refusal, ProviderBusy) and isinstance(refusal, ProviderUnavailable) and refusal.provider_code == code
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,7 +34,7 @@ def test_temporary_wechat_refusals_are_retried_not_final(status: int, code: str)
 )
 def test_definite_wechat_refusals_are_final(status: int, code: str) -> None:
     refusal = wechat_refusal(status, {"code": code, "message": "no"}, "wechatpay")
-    assert isinstance(refusal, ProviderRejected) and (refusal.code, refusal.status) == (code, status)
+    assert isinstance(refusal, ProviderRejected) and (refusal.provider_code, refusal.status) == (code, status)
 
 
 @pytest.mark.parametrize(
@@ -72,4 +69,4 @@ def test_an_alipay_charge_in_process_is_asked_about_not_failed() -> None:
 )
 def test_definite_alipay_refusals_are_final(sub_code: str) -> None:
     refusal = alipay_refusal({"code": "40004", "sub_code": sub_code, "sub_msg": "no"}, "alipay")
-    assert isinstance(refusal, ProviderRejected) and refusal.code == sub_code
+    assert isinstance(refusal, ProviderRejected) and refusal.provider_code == sub_code

@@ -10,12 +10,20 @@ from typing import Any, cast
 
 import pytest
 
-from services.payment.commands import NewPayment, Payments
+from services.payment.adapters import AlipayAdapter, WechatPayAdapter
 from services.payment.consumers import NotYetApplicable, handlers
-from services.payment.domain import ORDER_CLOSED, OrderIsClosed, Payment, order_closed_refund_id, payment_id_for
-from services.payment.providers import ProviderRejected
+from services.payment.domain import (
+    ORDER_CLOSED,
+    OrderIsClosed,
+    Payment,
+    PaymentTerms,
+    order_closed_refund_id,
+    payment_id_for,
+)
+from services.payment.port import ProviderRejected, Providers
 from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
+from services.payment.usecases import Payments
 from shared.bus import Bus, Handler
 from shared.clock import ManualClock
 from shared.events import Envelope
@@ -65,9 +73,9 @@ class World:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    def request(self, method: str = "wechat_pay", amount_fen: int = 35_000, **kw: Any) -> NewPayment:
+    def request(self, method: str = "wechat_pay", amount_fen: int = 35_000, **kw: Any) -> PaymentTerms:
         channel = "mp" if method == "wechat_pay" else "app"
-        return NewPayment(
+        return PaymentTerms(
             order_id=new_id("ord"),
             buyer_id=new_id("usr"),
             seller_id=new_id("usr"),
@@ -123,7 +131,12 @@ async def world() -> World:
     await streams.ensure_indexes()
     await store.ensure_indexes()
     wechat, alipay = FakeWechat(clock), FakeAlipay(clock)
-    payments = Payments(streams, store, as_wechat(wechat), as_alipay(alipay), SETTINGS, clock=clock)
+    # The fakes play the providers' HTTP clients: the real adapters read their answers.
+    retries = (SETTINGS.provider_attempts, SETTINGS.provider_retry_delay_s)
+    wechat_port = WechatPayAdapter(as_wechat(wechat), "https://fishbridge.test/notify/wechatpay", *retries)
+    alipay_port = AlipayAdapter(as_alipay(alipay), "https://fishbridge.test/notify/alipay", *retries)
+    providers = Providers(wechat_port, alipay_port)
+    payments = Payments(streams, store, providers, alipay_port, SETTINGS, clock=clock)
     return World(clock, streams, store, payments, wechat, alipay, handlers(payments, db, NAME), MemoryBus())
 
 

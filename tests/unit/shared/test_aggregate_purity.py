@@ -25,6 +25,7 @@ DOMAIN_FILES = sorted(
 PURE = (
     "shared.aggregate",
     "shared.errors",
+    "shared.fields",
     "shared.events",
     "shared.ids",
     "shared.money",

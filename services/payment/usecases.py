@@ -4,11 +4,8 @@ and the reconciler. Every provider number is in the stream before the first call
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel
+from typing import Any, Literal
 
 from services.payment.domain import (
     AGREEMENT,
@@ -21,6 +18,7 @@ from services.payment.domain import (
     CreatePayment,
     Payment,
     PaymentCommand,
+    PaymentTerms,
     RecordFailure,
     RecordOrderClosed,
     RecordOrderString,
@@ -37,101 +35,62 @@ from services.payment.domain import (
     RequestAgreement,
     RequestRefund,
     ReserveCharge,
+    SuccessSource,
     beijing_day,
     check_agreement,
+    check_payer,
+    debits_agreement,
     order_closed_refund_id,
     payment_id_for,
 )
-from services.payment.providers import Alipay, ProviderRejected, ProviderUnavailable, WechatPay, with_retries
+from services.payment.port import (
+    AgreementProvider,
+    AgreementSigned,
+    AgreementUnsigned,
+    Ignored,
+    Notice,
+    NotificationRefused,
+    PaymentClosed,
+    PaymentPaid,
+    PaymentProvider,
+    ProviderPayment,
+    ProviderRefund,
+    ProviderRejected,
+    Providers,
+    ProviderUnavailable,
+    RefundChanged,
+)
 from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from shared.channels import check_payment_method
 from shared.clock import Clock, SystemClock
-from shared.errors import AppError, NotFound, Unavailable, ValidationFailed
-from shared.events._base import Channel, PaymentMethod
+from shared.errors import AppError, NotFound, Unavailable
 from shared.http.metrics import REGISTRY
 from shared.ids import derived_id, new_id
-from shared.money import yuan_to_fen
-from shared.protocols.alipay import AlipayMalformed, parse_timestamp
 from shared.streams import Cause, Outcome, StreamStore, execute_projected, load
 
 log = logging.getLogger("services.payment")
-T = TypeVar("T")
-
-LIMIT_CODES = {
-    "ACQ.CYCLE_PAY_SINGLE_FEE_EXCEED",
-    "ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR",
-    "ACQ.BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR",
-    "ACQ.CYCLE_PAY_TOTAL_FEE_EXCEED",
-    "ACQ.CYCLE_PAY_TOTAL_TIMES_EXCEED",
-}
-AGREEMENT_CODES = {"ACQ.AGREEMENT_NOT_EXIST", "ACQ.AGREEMENT_INVALID", "ACQ.AGREEMENT_ERROR"}
-ALIPAY_PAID = ("TRADE_SUCCESS", "TRADE_FINISHED")
-
-
-def failure_code(provider_code: str) -> str:
-    """Our stable code for a provider's refusal of a charge."""
-    if provider_code in LIMIT_CODES:
-        return "limit_exceeded"
-    if provider_code in AGREEMENT_CODES:
-        return "agreement_not_active"
-    if provider_code.endswith("BALANCE_NOT_ENOUGH"):
-        return "payment_declined"
-    return "provider_rejected"
-
-
-class NewPayment(BaseModel):
-    order_id: str
-    buyer_id: str
-    seller_id: str
-    channel: Channel
-    method: PaymentMethod
-    amount_fen: int
-    expires_at: datetime
-    description: str
-    openid: str | None = None
-    alipay_user_id: str | None = None
-    agreement_id: str | None = None
-
-
-def wire_time(text: str | None, default: datetime) -> datetime:
-    """Alipay's "yyyy-MM-dd HH:mm:ss" (Beijing time) or WeChat's RFC 3339, as an aware datetime."""
-    if not text:
-        return default
-    try:
-        return parse_timestamp(text[:19])
-    except AlipayMalformed:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return default
-    return parsed if parsed.tzinfo is not None else default
 
 
 class Payments:
+    """The use cases. Each payment's provider is reached through the port (`providers.of(payment)`), whose
+    normalised answers are all they read."""
+
     def __init__(
         self,
         streams: StreamStore,
         store: PaymentStore,
-        wechat: WechatPay,
-        alipay: Alipay,
+        providers: Providers,
+        agreements: AgreementProvider,
         settings: PaymentSettings,
         clock: Clock | None = None,
     ) -> None:
         self.streams = streams
         self.store = store
-        self.wechat = wechat
-        self.alipay = alipay
+        self.providers = providers
+        self.agreements = agreements
         self.settings = settings
         self.clock = clock or SystemClock()
-        base = settings.public_base_url.rstrip("/")
-        self.wechat_notify_url = f"{base}/notify/wechatpay"
-        self.alipay_notify_url = f"{base}/notify/alipay"
-
-    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
-        result: T = await with_retries(self.settings.provider_attempts, self.settings.provider_retry_delay_s, call)
-        return result
 
     async def _pay(self, payment_id: str, command: PaymentCommand, cause: Cause | None = None) -> Payment:
         outcome = await execute_projected(self.streams, PAYMENT, payment_id, command, self.store.project_payment, cause)
@@ -157,17 +116,12 @@ class Payments:
 
     # ---------------------------------------------------------------------------------------------- payments
 
-    async def create(self, req: NewPayment) -> Payment:
+    async def create(self, req: PaymentTerms) -> Payment:
         """The payment of an order (the same one again when asked twice), advanced as far as the provider allows."""
         check_payment_method(req.channel, req.method)
+        check_payer(req)
         agreement_no = None
-        if req.method == "wechat_pay" and not req.openid:
-            raise ValidationFailed("a WeChat payment needs the buyer's openid", details={"openid": "required"})
-        if req.method == "alipay_password_free":
-            if not req.agreement_id:
-                raise ValidationFailed(
-                    "a password-free payment needs an agreement", details={"agreement_id": "required"}
-                )
+        if debits_agreement(req.method) and req.agreement_id:
             agreement, _ = await load(self.streams, AGREEMENT, req.agreement_id)
             agreement_no = check_agreement(agreement, req.buyer_id, req.amount_fen)
         payment_id = payment_id_for(req.order_id)
@@ -180,7 +134,7 @@ class Payments:
 
     async def _release_charge(self, p: Payment) -> None:
         """A password-free debit that was never made stops counting against its agreement's daily limit."""
-        if p.method == "alipay_password_free" and p.agreement_id and p.status in ("failed", "closed"):
+        if p.debits_agreement and p.agreement_id and p.status in ("failed", "closed"):
             await self._agree(p.agreement_id, ReleaseCharge(payment_id=p.payment_id))
 
     async def advance(self, p: Payment) -> Payment:
@@ -188,33 +142,32 @@ class Payments:
         if p.status != "processing" or p.order_closed:
             return p  # a payment whose order closed takes no provider step: the reconciler closes it instead
         try:
-            if p.method == "wechat_pay":
-                prepay_id = await self._retry(lambda: self.wechat.jsapi(p, self.wechat_notify_url))
-                params = self.wechat.request_payment(prepay_id)
-                return await self._pay(p.payment_id, RecordPrepay(prepay_id=prepay_id, request_payment=params))
-            if p.method == "alipay":
-                order_string = self.alipay.app_order_string(p, self.alipay_notify_url)
-                return await self._pay(p.payment_id, RecordOrderString(order_string=order_string))
-            answer = await self._retry(lambda: self.alipay.pay_with_agreement(p, self.alipay_notify_url))
+            start = await self.providers.of(p).start(p)
         except ProviderUnavailable as exc:
             log.warning("payment %s waits for its provider: %s", p.payment_id, exc)
             return p  # still processing: the next request or the reconciler asks again, with the same numbers
         except ProviderRejected as exc:
-            if exc.code in ("ORDERPAID", "ACQ.TRADE_HAS_SUCCESS"):
+            if exc.code == "already_paid":
                 return await self._record_if_paid(p)
-            failed = await self._pay(p.payment_id, RecordFailure(code=failure_code(exc.code), message=str(exc)))
+            failed = await self._pay(p.payment_id, RecordFailure(code=exc.code, message=str(exc)))
             await self._release_charge(failed)
             return failed
-        return await self.record_success(
-            p.payment_id,
-            answer["trade_no"],
-            yuan_to_fen(answer["total_amount"]),
-            wire_time(answer.get("gmt_payment"), self.clock.now()),
-            "charge",
-        )
+        if start.charged is not None:
+            return await self._record_found(p, start.charged, "charge")
+        if start.order_string is not None:
+            return await self._pay(p.payment_id, RecordOrderString(order_string=start.order_string))
+        assert start.prepay_id is not None and start.request_payment is not None
+        command = RecordPrepay(prepay_id=start.prepay_id, request_payment=start.request_payment)
+        return await self._pay(p.payment_id, command)
+
+    async def _record_found(self, p: Payment, found: ProviderPayment, source: SuccessSource) -> Payment:
+        """Record the success of a payment the provider reports paid."""
+        assert found.trade_no is not None and found.amount_fen is not None
+        paid_at = found.paid_at or self.clock.now()
+        return await self.record_success(p.payment_id, found.trade_no, found.amount_fen, paid_at, source)
 
     async def record_success(
-        self, payment_id: str, trade_no: str, amount_fen: int, paid_at: datetime, source: Any
+        self, payment_id: str, trade_no: str, amount_fen: int, paid_at: datetime, source: SuccessSource
     ) -> Payment:
         command = RecordSuccess(provider_trade_no=trade_no, amount_fen=amount_fen, paid_at=paid_at, source=source)
         outcome = await self._pay_outcome(payment_id, command)
@@ -302,68 +255,35 @@ class Payments:
     async def _close_at_provider(self, p: Payment) -> Literal["closed", "paid", "payable"]:
         """`closed` once the provider will take no payment for it, `paid` if it turned out paid (and is now recorded
         so), `payable` if nothing can close it yet. ProviderUnavailable when the provider gives no answer."""
+        provider = self.providers.of(p)
         try:
-            if p.provider == "wechatpay":
-                await self._retry(lambda: self.wechat.close(p.out_trade_no))
-            else:
-                await self._retry(lambda: self.alipay.close(p.out_trade_no))
+            await provider.close(p)
         except ProviderRejected as exc:
-            if exc.code in ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS"):
-                return "closed"  # WeChat never had it, and no prepay is asked for a payment past this point
-            if exc.code == "ACQ.TRADE_NOT_EXIST":
-                # Alipay creates an app-pay trade only when the buyer opens the cashier: until time_expire the order
-                # string can still be paid, and no close can stop it.
-                if p.method == "alipay" and p.order_string and self.clock.now() < self._deadline(p):
-                    return "payable"
-                return "closed"
-            if exc.code in ("ORDERPAID", "ACQ.TRADE_STATUS_ERROR"):
+            if exc.code == "not_found":
+                return "closed"  # the provider never had it, and no provider step is taken past this point
+            if exc.code == "not_opened":
+                # No trade until the buyer opens what they were given (Alipay's cashier): until its expiry it can still
+                # be paid, and no close can stop it.
+                return "payable" if self.clock.now() < self._deadline(p) else "closed"
+            if exc.code in ("already_paid", "invalid_state"):
                 after = await self._record_if_paid(p)
                 if after.status == "succeeded":
                     return "paid"
-                found, _ = await self._provider_state(p)
+                found = (await provider.query(p)).state
                 if found == "closed":
                     return "closed"
-                raise ProviderUnavailable(f"close refused with {exc.code} for a trade that is {found}") from exc
+                raise ProviderUnavailable(
+                    f"close refused with {exc.provider_code} for a trade that is {found}"
+                ) from exc
             raise
         return "closed"
 
     async def _record_if_paid(self, p: Payment) -> Payment:
         """Ask the provider once and record a success it reports (no further provider step from here)."""
-        found, details = await self._provider_state(p)
-        if found == "paid":
-            return await self.record_success(
-                p.payment_id, details["trade_no"], details["amount_fen"], details["paid_at"], "query"
-            )
+        found = await self.providers.of(p).query(p)
+        if found.state == "paid":
+            return await self._record_found(p, found, "query")
         return await self.payment(p.payment_id)
-
-    async def _provider_state(self, p: Payment) -> tuple[str, dict[str, Any]]:
-        """What the provider says: ("paid", details), ("closed", {}), ("open", {}) or ("missing", {})."""
-        if p.provider == "wechatpay":
-            try:
-                trade = await self.wechat.query(p.out_trade_no)
-            except ProviderRejected as exc:
-                if exc.code in ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS"):
-                    return "missing", {}
-                raise
-            state = trade.get("trade_state")
-            if state in ("SUCCESS", "REFUND"):
-                return "paid", {
-                    "trade_no": trade["transaction_id"],
-                    "amount_fen": int(trade["amount"]["total"]),
-                    "paid_at": wire_time(trade.get("success_time"), self.clock.now()),
-                }
-            return ("closed" if state in ("CLOSED", "REVOKED", "PAYERROR") else "open"), {}
-        answer = await self.alipay.query(p.out_trade_no)
-        if answer is None:
-            return "missing", {}
-        status = answer.get("trade_status")
-        if status in ALIPAY_PAID:
-            return "paid", {
-                "trade_no": answer["trade_no"],
-                "amount_fen": yuan_to_fen(answer["total_amount"]),
-                "paid_at": wire_time(answer.get("send_pay_date"), self.clock.now()),
-            }
-        return ("closed" if status == "TRADE_CLOSED" else "open"), {}
 
     async def reconcile_payment(self, payment_id: str) -> Payment:
         """Ask the provider about an open payment: record a payment a notification never brought, close one past its
@@ -382,12 +302,10 @@ class Payments:
         return after
 
     async def _reconcile_open(self, p: Payment) -> Payment:
-        found, details = await self._provider_state(p)
-        if found == "paid":
-            return await self.record_success(
-                p.payment_id, details["trade_no"], details["amount_fen"], details["paid_at"], "query"
-            )
-        if found == "closed":
+        found = await self.providers.of(p).query(p)
+        if found.state == "paid":
+            return await self._record_found(p, found, "query")
+        if found.state == "closed":
             return await self.close(p.payment_id, ORDER_CLOSED if p.order_closed else "provider_closed")
         if p.order_closed:
             return await self._close_unpaid(p, ORDER_CLOSED)
@@ -422,65 +340,51 @@ class Payments:
         """Ask the provider to refund (again: the same out_refund_no / out_request_no never refunds twice). Without a
         definite answer, or refused for now (balance short, rate limited), the refund stays open for the reconciler."""
         try:
-            if p.provider == "wechatpay":
-                answer = await self._retry(lambda: self.wechat.refund(p, refund, self.wechat_notify_url))
-                return await self.apply_wechat_refund(p.payment_id, refund.refund_id, answer)
-            answer = await self._retry(lambda: self.alipay.refund(p.out_trade_no, refund))
+            result = await self.providers.of(p).refund(p, refund)
         except ProviderUnavailable as exc:
             log.warning("refund %s waits for its provider: %s", refund.refund_id, exc)
             return p
         except ProviderRejected as exc:
             log.error("refund %s of %s refused by the provider: %s", refund.refund_id, p.payment_id, exc)
             return await self._pay(p.payment_id, RecordRefundFailed(refund_id=refund.refund_id, reason=str(exc)))
-        if answer.get("fund_change") == "Y":
-            at = wire_time(answer.get("gmt_refund_pay"), self.clock.now())
-            return await self._pay(
-                p.payment_id,
-                RecordRefundSucceeded(
-                    refund_id=refund.refund_id, provider_refund_id=answer.get("trade_no"), refunded_at=at
-                ),
-            )
-        # fund_change N: this out_request_no was refunded before (our earlier attempt), or is not settled yet: confirm
-        # with a query.
+        if result.state != "unknown":
+            return await self._apply_refund(p.payment_id, refund.refund_id, result)
+        # Refunded before (our earlier attempt), or not settled yet: confirm with a query.
         try:
-            return await self.query_alipay_refund(p, refund)
+            return await self.query_refund(p, refund)
         except (ProviderUnavailable, ProviderRejected) as exc:
             log.warning("refund %s: the confirming query failed, the reconciler asks again: %s", refund.refund_id, exc)
             return p
 
-    async def query_alipay_refund(self, p: Payment, refund: Refund) -> Payment:
-        """Record an Alipay refund the query shows. One it does not show yet stays open: the reconciler asks again
-        later (never a new refund call from here, which could answer fund_change N again, and again)."""
-        answer = await self.alipay.refund_query(p.out_trade_no, refund.out_refund_no)
-        if answer.get("refund_status") == "REFUND_SUCCESS" or answer.get("refund_amount"):
-            at = wire_time(answer.get("gmt_refund_pay"), self.clock.now())
-            return await self._pay(
-                p.payment_id,
-                RecordRefundSucceeded(
-                    refund_id=refund.refund_id, provider_refund_id=answer.get("trade_no"), refunded_at=at
-                ),
+    async def query_refund(self, p: Payment, refund: Refund) -> Payment:
+        """Record what the provider shows of a refund. One it does not show yet stays open: the reconciler asks again
+        later (never a new refund call from here, which could answer "not settled" again, and again)."""
+        result = await self.providers.of(p).query_refund(p, refund)
+        if result.state == "unknown":
+            log.warning(
+                "refund %s of %s: its provider does not show it yet, asking later", refund.refund_id, p.payment_id
             )
-        log.warning("refund %s of %s: Alipay does not show it yet, asking later", refund.refund_id, p.payment_id)
-        return p
+            return p
+        return await self._apply_refund(p.payment_id, refund.refund_id, result)
 
-    async def apply_wechat_refund(self, payment_id: str, refund_id: str, answer: dict[str, Any]) -> Payment:
-        status = answer.get("status") or answer.get("refund_status")
-        provider_id = answer.get("refund_id")
+    async def _apply_refund(self, payment_id: str, refund_id: str, result: ProviderRefund) -> Payment:
         command: PaymentCommand
-        if status == "SUCCESS":
-            at = wire_time(answer.get("success_time"), self.clock.now())
-            command = RecordRefundSucceeded(refund_id=refund_id, provider_refund_id=provider_id, refunded_at=at)
-        elif status == "PROCESSING":
-            command = RecordRefundAccepted(refund_id=refund_id, provider_refund_id=provider_id)
-        elif status == "ABNORMAL":
-            # Not terminal: the buyer's card failed; the refund is retried by hand or through WeChat's abnormal-refund
-            # API. We keep asking, and report it once it ends.
-            log.error("refund %s of %s is ABNORMAL at WeChat: needs a person", refund_id, payment_id)
-            command = RecordRefundAbnormal(refund_id=refund_id, provider_refund_id=provider_id)
-        elif status == "CLOSED":
-            command = RecordRefundFailed(refund_id=refund_id, reason="wechat_refund_closed")
+        if result.state == "succeeded":
+            at = result.refunded_at or self.clock.now()
+            command = RecordRefundSucceeded(
+                refund_id=refund_id, provider_refund_id=result.provider_refund_id, refunded_at=at
+            )
+        elif result.state == "processing":
+            command = RecordRefundAccepted(refund_id=refund_id, provider_refund_id=result.provider_refund_id)
+        elif result.state == "abnormal":
+            # Not terminal: the buyer's card failed; the refund is retried by hand or through the provider's
+            # abnormal-refund API. We keep asking, and report it once it ends.
+            log.error("refund %s of %s is abnormal at its provider: needs a person", refund_id, payment_id)
+            command = RecordRefundAbnormal(refund_id=refund_id, provider_refund_id=result.provider_refund_id)
+        elif result.state == "failed":
+            command = RecordRefundFailed(refund_id=refund_id, reason=result.reason or "provider_refund_failed")
         else:
-            raise ProviderUnavailable(f"unknown refund status {status!r}")
+            raise ProviderUnavailable(result.reason or "the provider reports a refund state we do not know")
         return await self._pay(payment_id, command)
 
     async def reconcile_refunds(self, payment_id: str) -> Payment:
@@ -489,11 +393,8 @@ class Payments:
             try:
                 if refund.status == "requested":
                     p = await self.send_refund(p, refund)
-                elif p.provider == "wechatpay":
-                    answer = await self.wechat.query_refund(refund.out_refund_no)
-                    p = await self.apply_wechat_refund(p.payment_id, refund.refund_id, answer)
                 else:
-                    p = await self.query_alipay_refund(p, refund)
+                    p = await self.query_refund(p, refund)
             except (ProviderUnavailable, ProviderRejected) as exc:
                 log.warning("refund %s: reconcile failed, later again: %s", refund.refund_id, exc)
         if p.open_refunds:
@@ -533,7 +434,7 @@ class Payments:
         """A new agreement to sign; with an Idempotency-Key its id derives from (buyer, key), so a retried request
         lands on the same stream and gets the same agreement."""
         agreement_id = derived_id("agr", buyer_id, idempotency_key) if idempotency_key else new_id("agr")
-        sign_url = self.alipay.agreement_sign_url(agreement_id, self.alipay_notify_url)
+        sign_url = self.agreements.sign_url(agreement_id)
         command = RequestAgreement(
             agreement_id=agreement_id, buyer_id=buyer_id, alipay_user_id=alipay_user_id, sign_url=sign_url
         )
@@ -556,9 +457,8 @@ class Payments:
         if agreement.buyer_id != buyer_id:
             raise NotFound("no such agreement")
         if agreement.status == "active" and agreement.agreement_no:
-            no = agreement.agreement_no
             try:
-                await self._retry(lambda: self.alipay.unsign(no, self.alipay_notify_url))
+                await self.agreements.unsign(agreement.agreement_no)
             except ProviderUnavailable as exc:
                 # Still signed at Alipay as far as we know: say so, and let the buyer try again.
                 raise Unavailable(
@@ -571,7 +471,7 @@ class Payments:
                     "Alipay refused to unsign the agreement",
                     code="provider_rejected",
                     status=502,
-                    details={"provider_code": exc.code},
+                    details={"provider_code": exc.provider_code},
                 ) from exc
         return await self._agree(agreement_id, RecordUnsigned())
 
@@ -587,3 +487,69 @@ class Payments:
             agreement, seq = await load(self.streams, AGREEMENT, aggregate_id)
             if seq:
                 await self.store.project_agreement(agreement, seq)
+
+    # ----------------------------------------------------------------------------------------- notifications
+
+    def provider(self, name: str) -> PaymentProvider:
+        """The adapter that verifies and reads the notifications `name` sends."""
+        return self.providers[name]
+
+    async def record_notification(self, doc: dict[str, Any]) -> None:
+        """Keep what a provider sent (or, of a request that did not verify, a summary) and what became of it."""
+        await self.store.record_notification(doc)
+
+    async def checkout_trace(self, payment_id: str) -> dict[str, str] | None:
+        """The trace context the payment was created under, if it was recorded."""
+        entries = await self.streams.read(payment_id)
+        return entries[0].trace if entries and entries[0].trace else None
+
+    async def notified_payment(self, notice: Notice) -> Payment | None:
+        """The payment a notification is about (None for one about no payment); NotificationRefused if it is not
+        ours, or the trade's amount it states is not the payment's."""
+        if isinstance(notice, AgreementSigned | AgreementUnsigned) or notice.out_trade_no is None:
+            return None
+        try:
+            payment = await self.payment(notice.out_trade_no)  # our out_trade_no is the payment id
+        except NotFound:
+            raise NotificationRefused(f"unknown out_trade_no {notice.out_trade_no}") from None
+        stated = None if isinstance(notice, PaymentPaid) else notice.trade_amount_fen
+        if stated is not None and stated != payment.amount_fen:
+            raise NotificationRefused("total_amount differs from the payment")
+        return payment
+
+    async def apply_notice(self, notice: Notice, payment: Payment | None) -> str:
+        """Apply what a verified notification reports about `payment` (from `notified_payment`); what became of it, for
+        the audit. A notification that does not match what we hold raises NotificationRefused and changes nothing."""
+        if isinstance(notice, AgreementSigned | AgreementUnsigned):
+            try:
+                agreement = await self.agreement(notice.agreement_id)
+            except NotFound:
+                raise NotificationRefused(f"unknown external_agreement_no {notice.agreement_id}") from None
+            if isinstance(notice, AgreementUnsigned):
+                await self.agreement_unsigned(agreement.agreement_id)
+                return "agreement unsigned"
+            await self.agreement_signed(agreement.agreement_id, notice.agreement_no, notice.alipay_user_id)
+            return "agreement signed"
+        if isinstance(notice, Ignored):
+            return notice.outcome
+        assert payment is not None, "a notification about a payment is applied to the payment it is about"
+        if isinstance(notice, PaymentPaid):
+            paid_at = notice.paid_at or self.clock.now()
+            await self.record_success(payment.payment_id, notice.trade_no, notice.amount_fen, paid_at, "notification")
+            return "payment succeeded"
+        if isinstance(notice, PaymentClosed):
+            await self.close(payment.payment_id, "provider_closed")
+            return "payment closed"
+        return await self._apply_refund_notice(notice, payment)
+
+    async def _apply_refund_notice(self, notice: RefundChanged, payment: Payment) -> str:
+        refund = payment.refunds.get(notice.out_refund_no)
+        if refund is None:
+            raise NotificationRefused(f"unknown out_refund_no {notice.out_refund_no}")
+        if notice.refund_amount_fen is not None and notice.refund_amount_fen != refund.amount_fen:
+            raise NotificationRefused("refund amount differs from ours")
+        if notice.refund is None:
+            await self.query_refund(payment, refund)  # the notification only says it changed: ask what it is now
+        else:
+            await self._apply_refund(payment.payment_id, refund.refund_id, notice.refund)
+        return notice.outcome

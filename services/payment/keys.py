@@ -1,0 +1,13 @@
+"""Payment's typed application keys, in one place (the app sets them up; handlers read them)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.payment.store import PaymentStore
+from services.payment.usecases import Payments
+from shared.streams import StreamStore
+
+PAYMENTS = web.AppKey("payments", Payments)
+STORE = web.AppKey("payment_store", PaymentStore)
+STREAMS = web.AppKey("payment_streams", StreamStore)
