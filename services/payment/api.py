@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.payment.domain import Agreement, Payment, PaymentTerms, payment_id_for
+from services.payment.domain import Agreement, Payment, PaymentTerms
 from services.payment.keys import PAYMENTS, STORE
 from shared.errors import AppError, NotFound, ValidationFailed
 from shared.fields import UserId
@@ -127,7 +127,7 @@ async def get_payment(request: web.Request) -> web.Response:
 
 async def payment_of_order(request: web.Request) -> web.Response:
     query = parse_query(request, OrderQuery)
-    return json_response(payment_view(await request.app[PAYMENTS].payment(payment_id_for(query.order_id))))
+    return json_response(payment_view(await request.app[PAYMENTS].payment_of_order(query.order_id)))
 
 
 async def reconcile_payment(request: web.Request) -> web.Response:

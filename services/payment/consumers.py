@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from services.payment.domain import AGREEMENT, PAYMENT
 from services.payment.usecases import Payments
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.errors import Conflict, InvalidState, NotFound
@@ -17,27 +18,11 @@ from shared.events import Envelope
 from shared.events.listing import OrderClosed
 from shared.events.refund import RefundApproved
 from shared.mongo import Database
+from shared.streams import own_event_types
 
 M = TypeVar("M", bound=BaseModel)
 
-OWN_EVENTS = (
-    "payment.created",
-    "payment.action_required",
-    "payment.succeeded",
-    "payment.failed",
-    "payment.closed",
-    "payment.order_closed",
-    "payment.refund_requested",
-    "payment.refund_processing",
-    "payment.refund_abnormal",
-    "payment.refunded",
-    "payment.refund_failed",
-    "agreement.requested",
-    "agreement.signed",
-    "agreement.unsigned",
-    "agreement.charge_reserved",
-    "agreement.charge_released",
-)
+OWN_EVENTS = own_event_types(PAYMENT, AGREEMENT)
 
 
 class NotYetApplicable(Exception):

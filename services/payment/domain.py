@@ -51,7 +51,15 @@ ORDER_CLOSED = "order_closed"  # the reason of a payment closed, or refunded, be
 
 
 def payment_id_for(order_id: str) -> str:
-    """One payment per order attempt: its id derives from the order, so two creates race on one stream."""
+    """One payment per order attempt: its id derives from the order, so two creates race on one stream. It is also
+    the provider's number (`out_trade_no`: 30 characters of [0-9A-Z_], within WeChat's 6–32 and Alipay's 64)."""
+    return derived_id("pay", "order", order_id)
+
+
+def legacy_payment_id_for(order_id: str) -> str:
+    """The id (and `out_trade_no`) payments created before ids came from `shared.ids.derived_id` got (RFC 4648
+    base32, which fails `is_id`). Their orders keep it: the payment of an order is looked up under the current id,
+    then under this one; no new payment gets it."""
     digest = hashlib.sha256(f"payment:{order_id}".encode()).digest()[:16]
     return "pay_" + base64.b32encode(digest).decode().rstrip("=")[:26]
 
@@ -512,7 +520,25 @@ def evolve_payment(state: Payment, event: RecordedEvent) -> Payment:
 
 
 PAYMENT: Aggregate[Payment, PaymentCommand] = Aggregate(
-    "payment", Payment, evolve_payment, decide_payment, state_model=Payment, snapshot_every=20
+    "payment",
+    Payment,
+    evolve_payment,
+    decide_payment,
+    state_model=Payment,
+    snapshot_every=20,
+    events=(
+        "payment.created",
+        "payment.action_required",
+        "payment.succeeded",
+        "payment.failed",
+        "payment.closed",
+        "payment.order_closed",
+        "payment.refund_requested",
+        "payment.refund_processing",
+        "payment.refund_abnormal",
+        "payment.refunded",
+        "payment.refund_failed",
+    ),
 )
 
 
@@ -662,7 +688,19 @@ def evolve_agreement(state: Agreement, event: RecordedEvent) -> Agreement:
 
 
 AGREEMENT: Aggregate[Agreement, AgreementCommand] = Aggregate(
-    "agreement", Agreement, evolve_agreement, decide_agreement, state_model=Agreement, snapshot_every=20
+    "agreement",
+    Agreement,
+    evolve_agreement,
+    decide_agreement,
+    state_model=Agreement,
+    snapshot_every=20,
+    events=(
+        "agreement.requested",
+        "agreement.signed",
+        "agreement.unsigned",
+        "agreement.charge_reserved",
+        "agreement.charge_released",
+    ),
 )
 
 

@@ -40,6 +40,7 @@ from services.payment.domain import (
     check_agreement,
     check_payer,
     debits_agreement,
+    legacy_payment_id_for,
     order_closed_refund_id,
     payment_id_for,
 )
@@ -67,7 +68,7 @@ from shared.clock import Clock, SystemClock
 from shared.errors import AppError, NotFound, Unavailable
 from shared.http.metrics import REGISTRY
 from shared.ids import derived_id, new_id
-from shared.streams import Cause, Outcome, StreamStore, execute_projected, load
+from shared.streams import Cause, Outcome, Streams, StreamStore, reproject_any
 
 log = logging.getLogger("services.payment")
 
@@ -91,28 +92,40 @@ class Payments:
         self.agreements = agreements
         self.settings = settings
         self.clock = clock or SystemClock()
+        seq_of = store.projected_seq
+        self.payment_streams = Streams(
+            streams, PAYMENT, store.project_payment, seq_of, prefix="pay_", missing="no such payment"
+        )
+        self.agreement_streams = Streams(
+            streams, AGREEMENT, store.project_agreement, seq_of, prefix="agr_", missing="no such agreement"
+        )
 
     async def _pay(self, payment_id: str, command: PaymentCommand, cause: Cause | None = None) -> Payment:
-        outcome = await execute_projected(self.streams, PAYMENT, payment_id, command, self.store.project_payment, cause)
-        return outcome.state
+        return (await self.payment_streams.run(payment_id, command, cause)).state
 
     async def _agree(self, agreement_id: str, command: AgreementCommand, cause: Cause | None = None) -> Agreement:
-        outcome = await execute_projected(
-            self.streams, AGREEMENT, agreement_id, command, self.store.project_agreement, cause
-        )
-        return outcome.state
+        return (await self.agreement_streams.run(agreement_id, command, cause)).state
 
     async def payment(self, payment_id: str) -> Payment:
-        payment, _ = await load(self.streams, PAYMENT, payment_id)
-        if not payment.exists:
-            raise NotFound("no such payment")
-        return payment
+        return await self.payment_streams.get(payment_id)
 
     async def agreement(self, agreement_id: str) -> Agreement:
-        agreement, _ = await load(self.streams, AGREEMENT, agreement_id)
-        if not agreement.exists:
-            raise NotFound("no such agreement")
-        return agreement
+        return await self.agreement_streams.get(agreement_id)
+
+    async def payment_id_of(self, order_id: str) -> str:
+        """The stream of an order's payment: the derived id, or the legacy id of a payment (or order close) recorded
+        before ids were derived with `shared.ids`; the derived id when there is neither. No new stream is ever made
+        under a legacy id, so this read cannot race with a writer choosing the other one."""
+        current = payment_id_for(order_id)
+        if (await self.payment_streams.load(current))[1]:
+            return current
+        legacy = legacy_payment_id_for(order_id)
+        if (await self.payment_streams.load(legacy))[1]:
+            return legacy
+        return current
+
+    async def payment_of_order(self, order_id: str) -> Payment:
+        return await self.payment(await self.payment_id_of(order_id))
 
     # ---------------------------------------------------------------------------------------------- payments
 
@@ -122,9 +135,9 @@ class Payments:
         check_payer(req)
         agreement_no = None
         if debits_agreement(req.method) and req.agreement_id:
-            agreement, _ = await load(self.streams, AGREEMENT, req.agreement_id)
+            agreement, _ = await self.agreement_streams.load(req.agreement_id)
             agreement_no = check_agreement(agreement, req.buyer_id, req.amount_fen)
-        payment_id = payment_id_for(req.order_id)
+        payment_id = await self.payment_id_of(req.order_id)
         if req.agreement_id and agreement_no:
             # Counted against the daily limit on the agreement's own stream, before Alipay is asked (once per payment).
             reserve = ReserveCharge(payment_id=payment_id, amount_fen=req.amount_fen, day=beijing_day(self.clock.now()))
@@ -179,7 +192,7 @@ class Payments:
     async def close_for_order(self, order_id: str, reason: str, cause: Cause) -> Payment:
         """The order closed: record it on the payment's stream (also before the payment exists, so a later create is
         refused), close an open payment at the provider, and give back money already taken."""
-        payment_id = payment_id_for(order_id)
+        payment_id = await self.payment_id_of(order_id)
         command = RecordOrderClosed(payment_id=payment_id, order_id=order_id, reason=reason)
         outcome = await self._pay_outcome(payment_id, command, cause)
         p = outcome.state
@@ -199,7 +212,7 @@ class Payments:
     async def _pay_outcome(
         self, payment_id: str, command: PaymentCommand, cause: Cause | None = None
     ) -> Outcome[Payment]:
-        return await execute_projected(self.streams, PAYMENT, payment_id, command, self.store.project_payment, cause)
+        return await self.payment_streams.run(payment_id, command, cause)
 
     async def _refund_if_order_closed(self, outcome: Outcome[Payment]) -> Payment:
         """Money taken for an order that is closed goes back by itself: send the refund the domain just requested (or
@@ -477,16 +490,7 @@ class Payments:
 
     async def reproject(self, aggregate_id: str, seq: int) -> None:
         """Rewrite a projection that is behind `seq` from its stream (heals a write lost to a crash)."""
-        if await self.store.projected_seq(aggregate_id) >= seq:
-            return
-        if aggregate_id.startswith("pay_"):
-            payment, seq = await load(self.streams, PAYMENT, aggregate_id)
-            if seq:
-                await self.store.project_payment(payment, seq)
-        elif aggregate_id.startswith("agr_"):
-            agreement, seq = await load(self.streams, AGREEMENT, aggregate_id)
-            if seq:
-                await self.store.project_agreement(agreement, seq)
+        await reproject_any((self.payment_streams, self.agreement_streams), aggregate_id, seq)
 
     # ----------------------------------------------------------------------------------------- notifications
 

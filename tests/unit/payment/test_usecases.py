@@ -416,3 +416,24 @@ async def test_a_refund_approved_before_the_payment_succeeded_is_retried_until_i
     assert (await world.payments.payment(p.payment_id)).refunded_fen == p.amount_fen
     assert await world.bus.deliver(world.table, [approved]) == 1
     assert world.wechat.called("refund") == ["rfd_1"]
+
+
+async def test_a_payment_created_under_the_legacy_id_is_still_its_orders_payment(world: World) -> None:
+    from services.payment.domain import PAYMENT, CreatePayment, legacy_payment_id_for
+    from shared.ids import is_id
+    from shared.streams import execute
+
+    request = world.request("alipay")
+    legacy = legacy_payment_id_for(request.order_id)
+    # A payment as an earlier release created it: stream, payment id and out_trade_no under the old base32 id.
+    await execute(world.streams, PAYMENT, legacy, CreatePayment(payment_id=legacy, **request.model_dump()))
+    assert not is_id(legacy) and is_id(payment_id_for(request.order_id), "pay")
+    assert await world.payments.payment_id_of(request.order_id) == legacy
+    again = await world.payments.create(request)  # a retried create finds it, and advances it
+    assert again.payment_id == again.out_trade_no == legacy and again.status == "requires_action"
+    assert (await world.payments.payment_of_order(request.order_id)).payment_id == legacy
+    closed = await world.payments.close_for_order(request.order_id, "buyer_cancelled", cause())
+    assert closed.payment_id == legacy and closed.order_closed
+    assert await world.events(payment_id_for(request.order_id)) == []  # nothing was written under the new id
+    fresh = await world.create("alipay")
+    assert fresh.payment_id == payment_id_for(fresh.order_id)
