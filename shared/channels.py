@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.errors import AppError
-from shared.events._base import Channel, PaymentMethod
+from shared.events import Channel, PaymentMethod
 
 ReturnMethod = Literal["self_ship", "courier_pickup", "service_point"]
 RefundDetail = Literal["full", "status_only"]

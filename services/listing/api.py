@@ -13,7 +13,7 @@ from services.listing.keys import LISTING, STORE
 from services.listing.orders import Order, OrderStatus
 from services.listing.store import ORDER_LIST, SELLER_ITEMS
 from shared.errors import NotFound, ValidationFailed
-from shared.events._base import Channel, PaymentMethod
+from shared.events import Channel, PaymentMethod
 from shared.fields import UserId
 from shared.fields import iso as _iso
 from shared.http.app import json_response, parse_body, parse_query

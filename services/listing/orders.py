@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, InvalidState, NotFound
-from shared.events._base import Channel, PaymentMethod
+from shared.events import Channel, PaymentMethod
 from shared.events.listing import (
     OrderClosed,
     OrderCompleted,

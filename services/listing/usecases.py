@@ -56,7 +56,7 @@ from services.listing.store import ListingStore
 from shared.channels import check_payment_method, check_seller_accepts, policy
 from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
-from shared.events._base import Channel, PaymentMethod
+from shared.events import Channel, PaymentMethod
 from shared.ids import new_id
 from shared.streams import Cause, Outcome, Streams, StreamStore, reproject_any
 

@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, Conflict, InvalidState, NotFound, ValidationFailed
-from shared.events._base import Channel, PaymentMethod
+from shared.events import Channel, PaymentMethod
 from shared.fields import UserId
 from shared.ids import derived_id
 
