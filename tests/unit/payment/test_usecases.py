@@ -427,7 +427,7 @@ async def test_a_payment_created_under_the_legacy_id_is_still_its_orders_payment
     legacy = legacy_payment_id_for(request.order_id)
     # A payment as an earlier release created it: stream, payment id and out_trade_no under the old base32 id.
     await execute(world.streams, PAYMENT, legacy, CreatePayment(payment_id=legacy, **request.model_dump()))
-    assert not is_id(legacy) and is_id(payment_id_for(request.order_id), "pay")
+    assert is_id(payment_id_for(request.order_id), "pay") and legacy != payment_id_for(request.order_id)
     assert await world.payments.payment_id_of(request.order_id) == legacy
     again = await world.payments.create(request)  # a retried create finds it, and advances it
     assert again.payment_id == again.out_trade_no == legacy and again.status == "requires_action"
