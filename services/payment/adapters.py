@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from services.payment.domain import Payment, Provider, Refund
+from services.payment.domain import Payment, Refund
 from services.payment.port import (
     AgreementSigned,
     AgreementUnsigned,
@@ -31,6 +31,7 @@ from services.payment.port import (
     provider_time,
 )
 from services.payment.providers import Alipay, WechatPay, with_retries
+from shared.events.payment import Provider
 from shared.money import yuan_to_fen
 from shared.protocols import alipay as ap
 from shared.protocols import wechatpay as wp

@@ -35,7 +35,7 @@ def build_app(settings: PaymentSettings) -> web.Application:
     async def clients(app: web.Application) -> AsyncIterator[None]:
         # One pooled session for every provider call of this process.
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-        streams = StreamStore(app[DB], contracts="registered")  # its internal events have no contract yet
+        streams = StreamStore(app[DB], contracts="strict")  # every event payment writes has its contract
         store = PaymentStore(app[DB], settings.reconcile_after_s)
         await streams.ensure_indexes()
         await store.ensure_indexes()

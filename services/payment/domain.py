@@ -20,12 +20,30 @@ from pydantic import AwareDatetime, BaseModel, Field
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.errors import AppError, Conflict, InvalidState, NotFound, ValidationFailed
 from shared.events import Channel, PaymentMethod
+from shared.events.payment import (
+    AgreementChargeReleased,
+    AgreementChargeReserved,
+    AgreementRequested,
+    AgreementSigned,
+    AgreementUnsigned,
+    PaymentActionRequired,
+    PaymentClosed,
+    PaymentCreated,
+    PaymentFailed,
+    PaymentOrderClosed,
+    PaymentRefundAbnormal,
+    PaymentRefunded,
+    PaymentRefundFailed,
+    PaymentRefundProcessing,
+    PaymentRefundRequested,
+    PaymentSucceeded,
+    Provider,
+)
 from shared.fields import UserId
 from shared.ids import derived_id
 
 PaymentStatus = Literal["processing", "requires_action", "succeeded", "failed", "closed"]
 RefundStatus = Literal["requested", "processing", "abnormal", "succeeded", "failed"]
-Provider = Literal["alipay", "wechatpay"]
 SuccessSource = Literal["notification", "query", "charge"]  # what told us the payment succeeded
 OPEN: tuple[PaymentStatus, ...] = ("processing", "requires_action")
 PROVIDERS: dict[str, Provider] = {"alipay": "alipay", "alipay_password_free": "alipay", "wechat_pay": "wechatpay"}
@@ -262,6 +280,10 @@ def _ids(state: Payment) -> dict[str, Any]:
     return {"payment_id": state.payment_id, "order_id": state.order_id}
 
 
+def _refund_ids(state: Payment, refund: Refund) -> dict[str, Any]:
+    return {**_ids(state), "refund_id": refund.refund_id, "amount_fen": refund.amount_fen}
+
+
 def _refund(state: Payment, refund_id: str) -> Refund:
     refund = state.refunds.get(refund_id)
     if refund is None:
@@ -276,15 +298,10 @@ def _order_closed_refund(state: Payment) -> list[NewEvent]:
     if refund_id in state.refunds or amount_fen <= 0:
         return []
     return [
-        NewEvent(
-            "payment.refund_requested",
-            {
-                **_ids(state),
-                "refund_id": refund_id,
-                "amount_fen": amount_fen,
-                "out_refund_no": refund_id,
-                "reason": ORDER_CLOSED,
-            },
+        NewEvent.of(
+            PaymentRefundRequested(
+                **_ids(state), refund_id=refund_id, amount_fen=amount_fen, out_refund_no=refund_id, reason=ORDER_CLOSED
+            )
         )
     ]
 
@@ -292,7 +309,7 @@ def _order_closed_refund(state: Payment) -> list[NewEvent]:
 def _decide_order_closed(state: Payment, c: RecordOrderClosed) -> list[NewEvent]:
     if state.order_closed:
         return []
-    closed = NewEvent("payment.order_closed", {"payment_id": c.payment_id, "order_id": c.order_id, "reason": c.reason})
+    closed = NewEvent.of(PaymentOrderClosed(payment_id=c.payment_id, order_id=c.order_id, reason=c.reason))
     if state.exists and state.status == "succeeded":
         return [closed, *_order_closed_refund(state)]
     return [closed]
@@ -316,14 +333,25 @@ def _decide_create(state: Payment, c: CreatePayment) -> list[NewEvent]:
             )
         return []
     return [
-        NewEvent(
-            "payment.created",
-            {
-                **c.model_dump(mode="json"),
-                "provider": PROVIDERS[c.method],
+        NewEvent.of(
+            PaymentCreated(
+                payment_id=c.payment_id,
+                order_id=c.order_id,
+                buyer_id=c.buyer_id,
+                seller_id=c.seller_id,
+                channel=c.channel,
+                method=c.method,
+                amount_fen=c.amount_fen,
+                expires_at=c.expires_at,
+                description=c.description,
+                provider=PROVIDERS[c.method],
                 # The provider's number is the payment id itself: minted here, before any provider call, and reused.
-                "out_trade_no": c.payment_id,
-            },
+                out_trade_no=c.payment_id,
+                openid=c.openid,
+                alipay_user_id=c.alipay_user_id,
+                agreement_id=c.agreement_id,
+                agreement_no=c.agreement_no,
+            )
         )
     ]
 
@@ -342,56 +370,53 @@ def _decide_refund(state: Payment, command: PaymentCommand) -> list[NewEvent]:
             raise InvalidState(f"a payment that is {state.status} cannot be refunded", details={"status": state.status})
         if state.committed_refund_fen + command.amount_fen > state.amount_fen:
             return [
-                NewEvent(
-                    "payment.refund_failed",
-                    {
+                NewEvent.of(
+                    PaymentRefundFailed(
                         **_ids(state),
-                        "refund_id": command.refund_id,
-                        "amount_fen": command.amount_fen,
-                        "reason": "exceeds_amount_paid",
-                        "out_refund_no": command.refund_id,
-                    },
+                        refund_id=command.refund_id,
+                        amount_fen=command.amount_fen,
+                        reason="exceeds_amount_paid",
+                        out_refund_no=command.refund_id,
+                    )
                 )
             ]
         return [
-            NewEvent(
-                "payment.refund_requested",
-                {
+            NewEvent.of(
+                PaymentRefundRequested(
                     **_ids(state),
-                    "refund_id": command.refund_id,
-                    "amount_fen": command.amount_fen,
-                    "out_refund_no": command.refund_id,
-                },
+                    refund_id=command.refund_id,
+                    amount_fen=command.amount_fen,
+                    out_refund_no=command.refund_id,
+                )
             )
         ]
     assert isinstance(command, RecordRefundAccepted | RecordRefundAbnormal | RecordRefundSucceeded | RecordRefundFailed)
     refund = _refund(state, command.refund_id)
     if refund.status in ("succeeded", "failed"):
         return []  # terminal: a late or repeated provider answer changes nothing
-    base = {**_ids(state), "refund_id": refund.refund_id, "amount_fen": refund.amount_fen}
+    base = _refund_ids(state, refund)
     if isinstance(command, RecordRefundAccepted):
         if refund.status != "requested":
             return []
-        return [NewEvent("payment.refund_processing", {**base, "provider_refund_id": command.provider_refund_id})]
+        return [NewEvent.of(PaymentRefundProcessing(**base, provider_refund_id=command.provider_refund_id))]
     if isinstance(command, RecordRefundAbnormal):
         if refund.status == "abnormal":
             return []
-        return [NewEvent("payment.refund_abnormal", {**base, "provider_refund_id": command.provider_refund_id})]
+        return [NewEvent.of(PaymentRefundAbnormal(**base, provider_refund_id=command.provider_refund_id))]
     if isinstance(command, RecordRefundSucceeded):
         return [
-            NewEvent(
-                "payment.refunded",
-                {
+            NewEvent.of(
+                PaymentRefunded(
                     **base,
-                    "provider": state.provider,
-                    "out_refund_no": refund.out_refund_no,
-                    "provider_refund_id": command.provider_refund_id or refund.provider_refund_id,
-                    "refunded_at": command.refunded_at.isoformat(),
-                    **({"reason": refund.cause} if refund.cause else {}),
-                },
+                    provider=state.provider,
+                    out_refund_no=refund.out_refund_no,
+                    provider_refund_id=command.provider_refund_id or refund.provider_refund_id,
+                    refunded_at=command.refunded_at,
+                    reason=refund.cause,
+                )
             )
         ]
-    return [NewEvent("payment.refund_failed", {**base, "reason": command.reason})]
+    return [NewEvent.of(PaymentRefundFailed(**base, reason=command.reason))]
 
 
 def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
@@ -404,7 +429,13 @@ def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
     if isinstance(command, RecordPrepay | RecordOrderString):
         if state.status != "processing" or state.prepay_id or state.order_string or state.order_closed:
             return []
-        return [NewEvent("payment.action_required", {**_ids(state), **command.model_dump()})]
+        if isinstance(command, RecordPrepay):
+            action = PaymentActionRequired(
+                **_ids(state), prepay_id=command.prepay_id, request_payment=command.request_payment
+            )
+        else:
+            action = PaymentActionRequired(**_ids(state), order_string=command.order_string)
+        return [NewEvent.of(action)]
     if isinstance(command, RecordSuccess):
         if command.amount_fen != state.amount_fen:
             raise AmountMismatch(
@@ -414,21 +445,20 @@ def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
         if state.status == "succeeded":
             return []
         succeeded = [
-            NewEvent(
-                "payment.succeeded",
-                {
+            NewEvent.of(
+                PaymentSucceeded(
                     **_ids(state),
-                    "buyer_id": state.buyer_id,
-                    "seller_id": state.seller_id,
-                    "channel": state.channel,
-                    "method": state.method,
-                    "provider": state.provider,
-                    "amount_fen": state.amount_fen,
-                    "out_trade_no": state.out_trade_no,
-                    "provider_trade_no": command.provider_trade_no,
-                    "paid_at": command.paid_at.isoformat(),
-                    "source": command.source,
-                },
+                    buyer_id=state.buyer_id,
+                    seller_id=state.seller_id,
+                    channel=state.channel,
+                    method=state.method,
+                    provider=state.provider,
+                    amount_fen=state.amount_fen,
+                    out_trade_no=state.out_trade_no,
+                    provider_trade_no=command.provider_trade_no,
+                    paid_at=command.paid_at,
+                    source=command.source,
+                )
             )
         ]
         # The provider's word wins (the success is recorded), and the order is gone: the money goes back.
@@ -437,13 +467,13 @@ def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
         if state.status not in OPEN:
             return []
         return [
-            NewEvent("payment.failed", {**_ids(state), "code": command.code, "message": command.message}),
-            NewEvent("payment.closed", {**_ids(state), "reason": f"declined:{command.code}"}),
+            NewEvent.of(PaymentFailed(**_ids(state), code=command.code, message=command.message)),
+            NewEvent.of(PaymentClosed(**_ids(state), reason=f"declined:{command.code}")),
         ]
     if isinstance(command, ClosePayment):
         if state.status not in OPEN:
             return []
-        return [NewEvent("payment.closed", {**_ids(state), "reason": command.reason})]
+        return [NewEvent.of(PaymentClosed(**_ids(state), reason=command.reason))]
     return _decide_refund(state, command)
 
 
@@ -625,10 +655,19 @@ def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEve
                     "this Idempotency-Key was used for another agreement request", code="idempotency_key_reused"
                 )
             return []
-        return [NewEvent("agreement.requested", command.model_dump())]
+        return [
+            NewEvent.of(
+                AgreementRequested(
+                    agreement_id=command.agreement_id,
+                    buyer_id=command.buyer_id,
+                    alipay_user_id=command.alipay_user_id,
+                    sign_url=command.sign_url,
+                )
+            )
+        ]
     if not state.exists:
         raise NotFound("no such agreement")
-    ids = {"agreement_id": state.agreement_id, "buyer_id": state.buyer_id}
+    ids: dict[str, Any] = {"agreement_id": state.agreement_id, "buyer_id": state.buyer_id}
     if isinstance(command, ReserveCharge):
         if command.payment_id in state.charges:
             return []  # a retried create: counted once
@@ -642,21 +681,37 @@ def decide_agreement(state: Agreement, command: AgreementCommand) -> list[NewEve
                     "amount_fen": command.amount_fen,
                 },
             )
-        return [NewEvent("agreement.charge_reserved", {**ids, **command.model_dump()})]
+        return [
+            NewEvent.of(
+                AgreementChargeReserved(
+                    **ids, payment_id=command.payment_id, amount_fen=command.amount_fen, day=command.day
+                )
+            )
+        ]
     if isinstance(command, ReleaseCharge):
         charge = state.charges.get(command.payment_id)
         if charge is None or charge.released:
             return []
-        return [NewEvent("agreement.charge_released", {**ids, "payment_id": command.payment_id})]
+        return [NewEvent.of(AgreementChargeReleased(**ids, payment_id=command.payment_id))]
     if isinstance(command, RecordSigned):
         if state.status != "pending":
             return []  # a repeated sign notification, or one arriving after the buyer unsigned
         if command.alipay_user_id != state.alipay_user_id:
             raise Conflict("the agreement was signed by another Alipay user", code="agreement_user_mismatch")
-        return [NewEvent("agreement.signed", {**ids, **command.model_dump()})]
+        return [
+            NewEvent.of(
+                AgreementSigned(
+                    **ids,
+                    agreement_no=command.agreement_no,
+                    alipay_user_id=command.alipay_user_id,
+                    single_limit_fen=command.single_limit_fen,
+                    daily_limit_fen=command.daily_limit_fen,
+                )
+            )
+        ]
     if state.status == "unsigned":
         return []
-    return [NewEvent("agreement.unsigned", {**ids, "agreement_no": state.agreement_no or ""})]
+    return [NewEvent.of(AgreementUnsigned(**ids, agreement_no=state.agreement_no or ""))]
 
 
 def evolve_agreement(state: Agreement, event: RecordedEvent) -> Agreement:

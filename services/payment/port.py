@@ -13,7 +13,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from services.payment.domain import Payment, Provider, Refund
+from services.payment.domain import Payment, Refund
+from shared.events.payment import Provider
 from shared.protocols.alipay import AlipayMalformed, parse_timestamp
 
 # ------------------------------------------------------------------------------------------------------------ errors

@@ -22,7 +22,11 @@ CATALOG = {
     "wallet.withdrawal_succeeded wallet.withdrawal_failed",
 }
 # Events a service records for itself (on its own streams) whose payload is still a registered contract.
-INTERNAL = {"payment": "payment.order_closed"}
+INTERNAL = {
+    "payment": "payment.order_closed payment.action_required payment.failed payment.refund_requested "
+    "payment.refund_processing payment.refund_abnormal agreement.requested agreement.charge_reserved "
+    "agreement.charge_released",
+}
 EVENT_TYPES = sorted(t for types in (*CATALOG.values(), *INTERNAL.values()) for t in types.split())
 
 

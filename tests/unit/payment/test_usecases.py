@@ -126,7 +126,7 @@ class World:
 async def world() -> World:
     clock = ManualClock(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
     db = as_database(MemoryDatabase())
-    streams = StreamStore(db, clock=clock)
+    streams = StreamStore(db, clock=clock, contracts="strict")  # as payment's app does
     store = PaymentStore(db, SETTINGS.reconcile_after_s)
     await streams.ensure_indexes()
     await store.ensure_indexes()
