@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from services.payment.domain import Payment, Refund
 from services.payment.providers import Alipay, ProviderRejected, ProviderUnavailable, WechatPay
+from services.payment.settings import PaymentSettings
 from shared.clock import Clock
 from shared.money import fen_to_yuan, yuan_to_fen
 
@@ -248,3 +250,31 @@ def as_wechat(fake: FakeWechat) -> WechatPay:
 
 def as_alipay(fake: FakeAlipay) -> Alipay:
     return cast(Alipay, fake)
+
+
+NO_FILE = Path("/nonexistent")  # the fakes read no keys
+
+
+def fake_payment_settings(**overrides: Any) -> PaymentSettings:
+    """Payment's settings for use-case tests over the fakes: no key files, no waiting between provider attempts."""
+    values: dict[str, Any] = {
+        "mongo_url": "mongodb://memory/",
+        "amqp_url": "amqp://memory/",
+        "internal_token": "unit-test-internal-token",
+        "otel_enabled": False,
+        "public_base_url": "https://fishbridge.test",
+        "wechat_api_base": "https://wechat.fake",
+        "wechat_appid": "wx_fake",
+        "wechat_mchid": "1900000001",
+        "wechat_apiv3_key": "0" * 32,
+        "wechat_merchant_private_key_file": NO_FILE,
+        "wechat_merchant_cert_file": NO_FILE,
+        "wechat_platform_cert_file": NO_FILE,
+        "alipay_gateway_url": "https://alipay.fake/gateway.do",
+        "alipay_app_id": "2021000000000001",
+        "alipay_seller_id": "2088000000000001",
+        "alipay_app_private_key_file": NO_FILE,
+        "alipay_public_key_file": NO_FILE,
+        "provider_retry_delay_s": 0,
+    }
+    return PaymentSettings(**{**values, **overrides})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -21,7 +20,6 @@ from services.payment.domain import (
     payment_id_for,
 )
 from services.payment.port import ProviderRejected, Providers
-from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from services.payment.usecases import Payments
 from shared.bus import Bus, Handler
@@ -29,32 +27,12 @@ from shared.clock import ManualClock
 from shared.events import Envelope
 from shared.ids import new_id
 from shared.streams import Cause, StreamStore
-from tests.support.fake_providers import FakeAlipay, FakeWechat, as_alipay, as_wechat, timeout
+from tests.support.fake_providers import FakeAlipay, FakeWechat, as_alipay, as_wechat, fake_payment_settings, timeout
 from tests.support.internal_api import publish_as
 from tests.support.memory import MemoryBus, MemoryDatabase, as_database
 
 NAME = "payment"
-NO_FILE = Path("/nonexistent")  # the fakes read no keys
-SETTINGS = PaymentSettings(
-    mongo_url="mongodb://memory/",
-    amqp_url="amqp://memory/",
-    internal_token="unit-test-internal-token",
-    otel_enabled=False,
-    public_base_url="https://fishbridge.test",
-    wechat_api_base="https://wechat.fake",
-    wechat_appid="wx_fake",
-    wechat_mchid="1900000001",
-    wechat_apiv3_key="0" * 32,
-    wechat_merchant_private_key_file=NO_FILE,
-    wechat_merchant_cert_file=NO_FILE,
-    wechat_platform_cert_file=NO_FILE,
-    alipay_gateway_url="https://alipay.fake/gateway.do",
-    alipay_app_id="2021000000000001",
-    alipay_seller_id="2088000000000001",
-    alipay_app_private_key_file=NO_FILE,
-    alipay_public_key_file=NO_FILE,
-    provider_retry_delay_s=0,
-)
+SETTINGS = fake_payment_settings()
 AFTER_S = SETTINGS.reconcile_after_s
 TIMEOUT = timedelta(minutes=15)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -30,34 +29,15 @@ from services.payment.port import (
     Providers,
     VerifiedNotification,
 )
-from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from services.payment.usecases import Payments
 from shared.clock import ManualClock
 from shared.ids import new_id
 from shared.streams import Cause, StreamStore
+from tests.support.fake_providers import fake_payment_settings
 from tests.support.memory import MemoryDatabase, as_database
 
-NO_FILE = Path("/nonexistent")  # the fakes read no keys
-SETTINGS = PaymentSettings(
-    mongo_url="mongodb://memory/",
-    amqp_url="amqp://memory/",
-    internal_token="unit-test-internal-token",
-    otel_enabled=False,
-    public_base_url="https://fishbridge.test",
-    wechat_api_base="https://wechat.fake",
-    wechat_appid="wx_fake",
-    wechat_mchid="1900000001",
-    wechat_apiv3_key="0" * 32,
-    wechat_merchant_private_key_file=NO_FILE,
-    wechat_merchant_cert_file=NO_FILE,
-    wechat_platform_cert_file=NO_FILE,
-    alipay_gateway_url="https://alipay.fake/gateway.do",
-    alipay_app_id="2021000000000001",
-    alipay_seller_id="2088000000000001",
-    alipay_app_private_key_file=NO_FILE,
-    alipay_public_key_file=NO_FILE,
-)
+SETTINGS = fake_payment_settings()
 
 
 class FakeProvider:
