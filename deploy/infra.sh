@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Local infrastructure without Docker: RabbitMQ (Debian package), FerretDB v1.24.2 (SQLite) and Jaeger v1.76.0,
-# both built from the Go module proxy through the tool modules deploy/tools/{ferretdb,jaeger}. Idempotent: re-running starts only what is not running,
+# Local infrastructure without Docker: RabbitMQ and PostgreSQL (Debian packages), FerretDB v1.24.2 (on that PostgreSQL)
+# and Jaeger v1.76.0, both built from the Go module proxy through the tool modules deploy/tools/{ferretdb,jaeger}. Idempotent: re-running starts only what is not running,
 # and `stop` stops only what this script started (by pid file, never by process name).
 #
 #   deploy/infra.sh start | stop | status | build
 #
 # Environment: FISHBRIDGE_DATA (default <repo>/.data), FISHBRIDGE_CACHE (default ~/.cache/fishbridge),
-# FERRETDB_ADDR (127.0.0.1:27017), PYTHON (the venv's python, for the Mongo readiness ping).
+# FERRETDB_ADDR (127.0.0.1:27017), FISHBRIDGE_PG_PORT (54329), PYTHON (the venv's python, for the Mongo readiness ping).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +15,10 @@ CACHE=${FISHBRIDGE_CACHE:-$HOME/.cache/fishbridge}
 PIDS=$DATA/pids
 LOGS=$DATA/logs
 FERRETDB_ADDR=${FERRETDB_ADDR:-127.0.0.1:27017}
+PG_PORT=${FISHBRIDGE_PG_PORT:-54329}
+PG_DATA=$DATA/postgres
+PG_RUN=$DATA/postgres-run
+PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin
 mkdir -p "$PIDS" "$LOGS"
@@ -100,6 +104,70 @@ stop_rabbitmq() {
   fi
 }
 
+# PostgreSQL: a cluster of our own under $DATA, on a port and socket directory of ours, so the Debian package's default
+# cluster (if any) is never touched. PostgreSQL refuses to run as root, so as root the cluster belongs to `postgres`.
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_up() { as_pg "$(pg_bin)/pg_isready" -q -h "$PG_RUN" -p "$PG_PORT"; }
+
+psql_pg() { as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$PG_PORT" -U postgres "$@"; }
+
+start_postgres() {
+  if ! pg_bin >/dev/null; then
+    say "postgres: installing Debian's postgresql"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  local bin
+  bin=$(pg_bin) || die "postgres: no initdb under /usr/lib/postgresql"
+  mkdir -p "$PG_RUN"
+  touch "$LOGS/postgres.log"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_RUN" "$LOGS/postgres.log"; fi
+  if [ ! -s "$PG_DATA/PG_VERSION" ]; then
+    say "postgres: creating the cluster in $PG_DATA ($("$bin/postgres" --version))"
+    mkdir -p "$PG_DATA"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_DATA"; fi
+    chmod 700 "$PG_DATA"
+    # FerretDB needs UTF8 with the C, POSIX or en_US.UTF8 locale. Local connections only, trusted.
+    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >>"$LOGS/postgres.log"
+    cat "$ROOT/deploy/postgres/postgresql.conf" >>"$PG_DATA/postgresql.conf"
+  fi
+  if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    say "postgres: already running (port $PG_PORT)"
+  else
+    say "postgres: starting on 127.0.0.1:$PG_PORT"
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT -k $PG_RUN -c listen_addresses=127.0.0.1" start >/dev/null ||
+      die "postgres: did not start (see $LOGS/postgres.log)"
+    head -1 "$PG_DATA/postmaster.pid" >"$PIDS/postgres.pid"
+  fi
+  wait_for postgres 60 pg_up
+  if [ -z "$(psql_pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'")" ]; then
+    psql_pg -d postgres -c "CREATE DATABASE ferretdb"
+  fi
+  # Idempotent: the GIN event trigger and plan_cache_mode (deploy/postgres/ferretdb.sql says why).
+  psql_pg -d ferretdb <"$ROOT/deploy/postgres/ferretdb.sql"
+}
+
+stop_postgres() {
+  local bin
+  if [ -f "$PIDS/postgres.pid" ] && bin=$(pg_bin) && as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    say "postgres: stopping pid $(cat "$PIDS/postgres.pid")"
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null || true
+  else
+    say "postgres: not started by this script; left alone"
+  fi
+  rm -f "$PIDS/postgres.pid"
+}
+
 mongo_ping() {
   "$PYTHON" -c "import sys, pymongo; pymongo.MongoClient('mongodb://$FERRETDB_ADDR/', serverSelectionTimeoutMS=500).admin.command('ping')"
 }
@@ -111,10 +179,9 @@ start_ferretdb() {
   # Another checkout's FerretDB (or a MongoDB) on the port: use it, and leave it alone on stop.
   if mongo_ping 2>/dev/null; then say "ferretdb: $FERRETDB_ADDR already answers (not started here); using it"; return; fi
   [ -x "$bin" ] || build_tool ferretdb .
-  mkdir -p "$DATA/ferretdb"
-  say "ferretdb: starting on $FERRETDB_ADDR (SQLite in $DATA/ferretdb)"
+  say "ferretdb: starting on $FERRETDB_ADDR (PostgreSQL database ferretdb on port $PG_PORT)"
   # Our launcher (deploy/tools/ferretdb/main.go) embeds FerretDB: no state file, no debug listener, no telemetry.
-  nohup "$bin" --sqlite-url="file:$DATA/ferretdb/" --listen-addr="$FERRETDB_ADDR" --log-level=warn \
+  nohup "$bin" --postgresql-url="$PG_URL" --listen-addr="$FERRETDB_ADDR" --log-level=warn \
     >>"$LOGS/ferretdb.log" 2>&1 </dev/null &
   echo $! >"$PIDS/ferretdb.pid"
   wait_for ferretdb 60 mongo_ping
@@ -150,14 +217,15 @@ stop_pid() {
 
 status() {
   if rabbit_up; then say "rabbitmq: running"; else say "rabbitmq: down"; fi
+  if pg_bin >/dev/null && pg_up; then say "postgres: running (port $PG_PORT)"; else say "postgres: down"; fi
   if running ferretdb "$(tool_bin ferretdb)"; then say "ferretdb: running (pid $(cat "$PIDS/ferretdb.pid"))"; else say "ferretdb: down"; fi
   if running jaeger "$(tool_bin jaeger)"; then say "jaeger: running (pid $(cat "$PIDS/jaeger.pid"))"; else say "jaeger: down"; fi
 }
 
 case "${1:-}" in
   build) build ;;
-  start) build; start_rabbitmq; start_ferretdb; start_jaeger ;;
-  stop) stop_pid jaeger "$(tool_bin jaeger)"; stop_pid ferretdb "$(tool_bin ferretdb)"; stop_rabbitmq ;;
+  start) build; start_rabbitmq; start_postgres; start_ferretdb; start_jaeger ;;
+  stop) stop_pid jaeger "$(tool_bin jaeger)"; stop_pid ferretdb "$(tool_bin ferretdb)"; stop_postgres; stop_rabbitmq ;;
   status) status ;;
   *) echo "usage: $0 start|stop|status|build" >&2; exit 2 ;;
 esac

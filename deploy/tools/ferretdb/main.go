@@ -1,4 +1,4 @@
-// Command ferretdb runs FerretDB v1 (SQLite backend) through its public embedding API.
+// Command ferretdb runs FerretDB v1 (PostgreSQL backend) through its public embedding API.
 //
 // Why not build cmd/ferretdb: since Go 1.24 a binary built from a dependency's main package records that module as
 // its main module, so FerretDB's build/version init finds no version.txt and panics (FerretDB#2982, #4001). Through
@@ -18,7 +18,7 @@ import (
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI of an existing directory")
+	pgURL := flag.String("postgresql-url", "postgres://127.0.0.1:5432/ferretdb", "PostgreSQL URL of an existing database")
 	level := flag.String("log-level", "warn", "debug, info, warn or error")
 	flag.Parse()
 
@@ -30,10 +30,10 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqliteURL,
+		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Logger:        logger,
+		Handler:       "postgresql",
+		PostgreSQLURL: *pgURL,
 	})
 	if err != nil {
 		logger.Error("cannot start FerretDB", "error", err)
