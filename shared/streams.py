@@ -6,7 +6,10 @@ so a duplicate key means another writer won: reload and decide again. Each entry
 so re-running a command (a redelivered event, a retried request) finds its effect already there. A command id names
 one effect on one stream: the same id met on another stream is a conflict, never "already applied".
 
-Every lookup here is an `_id` equality, the one query FerretDB 1.24 answers without scanning the collection.
+Every query here is a top-level equality on the leading field of an index (docs/queries.md): a stream is read with
+one query by `stream_id`, a command found by `command_id`, an entry or marker by `_id`. MongoDB serves them with its
+btree indexes, FerretDB on PostgreSQL with the GIN indexes its database adds beside them. The outbox scan is the one
+query that is not: it is bounded by the markers not yet published, which the relay keeps near zero.
 """
 
 from __future__ import annotations
@@ -100,7 +103,6 @@ def check_contract(event: NewEvent, *, strict: bool) -> None:
 
 ENTRIES = "stream_entries"
 SNAPSHOTS = "stream_snapshots"
-COMMANDS = "stream_commands"
 OUTBOX = "stream_outbox"
 PARKED = "stream_parked"
 # A marker the relay has seen without its entry for this long belongs to an append that may never come.
@@ -145,7 +147,6 @@ class StreamStore:
         self.contracts = contracts
         self.entries = db[ENTRIES]
         self.snapshots = db[SNAPSHOTS]
-        self.commands = db[COMMANDS]
         self.outbox = db[OUTBOX]
         self.clock = clock or SystemClock()
         self._new_event_id = new_event_id
@@ -161,42 +162,25 @@ class StreamStore:
         await self.outbox.create_index([("stream_id", 1), ("seq", 1)], name="stream_seq")
 
     async def read(self, stream_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Entry]:
-        """The entries after `after_seq` (up to `upto_seq`, if given), in order. Read by `_id` one entry at a time:
-        streams are short (snapshots cut them), and an `_id` lookup is the one query FerretDB 1.24 answers without
-        a full scan."""
-        entries = []
-        seq = after_seq + 1
-        while upto_seq is None or seq <= upto_seq:
-            doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
-            if doc is None:
-                break
-            entries.append(_doc_to_entry(doc))
-            seq += 1
-        return entries
+        """The entries after `after_seq` (up to `upto_seq`, if given), in order: one query by `stream_id`, the seq
+        bounds and the order applied here to the stream's few entries (FerretDB would sort and range in Go anyway)."""
+        docs = [doc async for doc in self.entries.find({"stream_id": stream_id})]
+        entries = sorted((_doc_to_entry(doc) for doc in docs), key=lambda entry: entry.seq)
+        wanted = []
+        expected = after_seq + 1
+        for entry in entries:
+            if entry.seq <= after_seq:
+                continue
+            if entry.seq != expected or (upto_seq is not None and entry.seq > upto_seq):
+                break  # a seq exists only after the one before it: a gap ends what can be read
+            wanted.append(entry)
+            expected += 1
+        return wanted
 
     async def find_by_command(self, command_id: str) -> Entry | None:
-        """The entry a command id appended, through the `_id`-keyed command index; None if it is not (yet) there."""
-        ref = await self.commands.find_one({"_id": command_id})
-        if ref is None:
-            return None
-        doc = await self.entries.find_one({"_id": f"{ref['stream_id']}#{ref['seq']}"})
+        """The entry a command id appended, through the unique `command_id` index; None if it is not there."""
+        doc = await self.entries.find_one({"command_id": command_id})
         return _doc_to_entry(doc) if doc else None
-
-    async def remember_command(self, entry: Entry) -> None:
-        """Write the `_id`-keyed command index row of an entry (again, if a crash lost it)."""
-        try:
-            await self.commands.insert_one({"_id": entry.command_id, "stream_id": entry.stream_id, "seq": entry.seq})
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-
-    async def find_in_stream(self, stream_id: str, command_id: str, *, upto_seq: int | None = None) -> Entry | None:
-        """The entry of `stream_id` (up to `upto_seq`) a command id appended, by reading the stream; for a command
-        whose index row a crash lost. Writes the row again when found."""
-        found = _with_command(await self.read(stream_id, upto_seq=upto_seq), command_id)
-        if found is not None:
-            await self.remember_command(found)
-        return found
 
     async def _taken(self, stream_id: str, seq: int, command_id: str | None) -> Exception:
         """Why an append at `stream_id#seq` hit a duplicate key: the seq is taken (StreamConflict), or the command id
@@ -208,17 +192,11 @@ class StreamStore:
             return StreamConflict(f"{stream_id}#{seq} is taken")
         if command_id is None:
             return StreamConflict(f"{stream_id}#{seq} is taken")
-        # The seq is free, so the command id is what is taken. Entries are never deleted and a seq exists only after
-        # the one before it, so the entry holding it is either indexed, or earlier in this stream, or elsewhere.
-        indexed = await self.find_by_command(command_id)
-        if indexed is not None:
-            if indexed.stream_id == stream_id:
-                return AlreadyApplied(indexed)
-            return CommandIdConflict(command_id, stream_id, indexed.stream_id)
-        mine = await self.find_in_stream(stream_id, command_id, upto_seq=seq - 1)
-        if mine is not None:
-            return AlreadyApplied(mine)
-        return CommandIdConflict(command_id, stream_id, None)
+        # The seq is free, so the command id is what is taken, by an entry the unique index makes findable.
+        taken = await self.find_by_command(command_id)
+        if taken is not None and taken.stream_id == stream_id:
+            return AlreadyApplied(taken)
+        return CommandIdConflict(command_id, stream_id, taken.stream_id if taken else None)
 
     async def append(
         self,
@@ -269,9 +247,6 @@ class StreamStore:
             if not is_duplicate_key(exc):
                 raise
             raise await self._taken(stream_id, seq, command_id) from None
-        if command_id is not None:
-            # The unique command_id on the entry is the guard; this row only makes finding it a keyed lookup.
-            await self.remember_command(entry)
         for listener in self._appended:
             listener()
         return entry
@@ -461,20 +436,19 @@ async def execute(
         loaded = await load_tail(store, aggregate, stream_id)
         state, seq = loaded.state, loaded.seq
         if command_id is not None:
-            # Its index row may be lost to a crash: the entries just read carry their command ids.
+            # A concurrent first run may have appended since the lookup: the entries just read carry command ids.
             done = _with_command(loaded.tail, command_id)
             if done is not None:
-                await store.remember_command(done)
                 return Outcome(state, seq, done, already_applied=True)
         try:
             events = list(aggregate.decide(state, command))
         except Exception:
             # A retried command can be refused by the state its first run produced: if it ran, that is its answer.
-            # The tail was searched above; only the part a snapshot stood in for is left to read.
+            # The tail was searched above; a first run that landed since the lookup, behind a snapshot, is found now.
             done = None
             if command_id is not None and loaded.snapshot_seq:
-                done = await store.find_in_stream(stream_id, command_id, upto_seq=loaded.snapshot_seq)
-            if done is None:
+                done = await store.find_by_command(command_id)
+            if done is None or done.stream_id != stream_id:
                 raise
             return Outcome(state, seq, done, already_applied=True)
         if not events:

@@ -80,8 +80,10 @@ class ListingStore:
     async def _page(
         self, collection: Collection, base: dict[str, Any], keyset: Keyset, key: Any, row_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        clauses = [base] if row_id is None else [base, after(keyset, key, row_id)]
-        cursor = collection.find({"$and": clauses}).sort(sort_spec(keyset)).limit(limit + 1)
+        # The equalities stay top-level, where FerretDB on PostgreSQL pushes them down to an index (an `$and` it
+        # would not); the cursor's `$or` is evaluated on the few rows they match.
+        query = base if row_id is None else {**base, **after(keyset, key, row_id)}
+        cursor = collection.find(query).sort(sort_spec(keyset)).limit(limit + 1)
         return [doc async for doc in cursor]
 
     async def seller_items(

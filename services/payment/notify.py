@@ -22,7 +22,7 @@ from services.payment.keys import PAYMENTS
 from services.payment.port import NotificationRefused, NotificationUnverified, VerifiedNotification
 from services.payment.usecases import Payments
 from shared.errors import AppError
-from shared.http.inputs import storable
+from shared.http.inputs import first_unstorable, storable
 from shared.telemetry import context_from_carrier
 
 log = logging.getLogger("services.payment.notify")
@@ -95,11 +95,11 @@ async def _audit(
         {
             "_id": uuid.uuid4().hex,
             "provider": provider,
-            "key": key,
+            "key": None if key is None else storable(key),
             "received_at": datetime.now(UTC),
             # Header values that were not UTF-8 arrive surrogate-escaped, which BSON cannot carry.
             "headers": {name: storable(value) for name, value in headers.items()},
-            "body": body.decode("utf-8", errors="replace"),
+            "body": storable(body.decode("utf-8", errors="replace")),
             "verified": verified,
             "outcome": outcome,
             "error": None if error is None else storable(error),
@@ -109,6 +109,10 @@ async def _audit(
 
 async def _apply(payments: Payments, provider: str, note: VerifiedNotification) -> str:
     """Read the verified notification through its provider's adapter and apply the fact it reports."""
+    # Signed is not sane: text no database can carry (a NUL, which PostgreSQL's jsonb refuses) is never queried for.
+    found = first_unstorable({"id": note.id, "key": note.key, "payload": note.payload})
+    if found is not None:
+        raise NotificationRefused(f"{found[0]} {found[1]}")
     notice = payments.provider(provider).read_notification(note)
     payment = await payments.notified_payment(notice)
     if payment is not None:

@@ -90,9 +90,8 @@ class PaymentStore:
         query: dict[str, Any] = {"buyer_id": buyer_id}
         if before is not None:
             at, row_id = before
-            query = {
-                "$and": [query, {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": row_id}}]}]
-            }
+            # buyer_id stays a top-level equality (what an index serves on FerretDB over PostgreSQL, docs/queries.md).
+            query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": row_id}}]
         cursor = self.agreements.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1)
         return [doc async for doc in cursor]
 

@@ -15,7 +15,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import AppError, Unauthenticated, ValidationFailed
-from shared.http.inputs import first_unstorable
+from shared.http.inputs import first_unstorable, first_unstorable_param
 from shared.http.metrics import REGISTRY
 from shared.telemetry import current_trace_id
 
@@ -96,6 +96,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def storable_params_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A path or query parameter no database can carry (a `%00` in an id) is the client's error, 422, before any
+    handler can put it in a query: on FerretDB over PostgreSQL such a query fails as a whole."""
+    found = first_unstorable_param({"path": dict(request.match_info), "query": dict(request.query)})
+    if found is not None:
+        raise ValidationFailed("invalid request parameters", details={found[0]: found[1]})
+    return await handler(request)
+
+
+@web.middleware
 async def trace_and_metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
@@ -158,7 +168,8 @@ def create_app(
     """A service's application with the standard middlewares and operational routes; add readiness checks with
     `app[READINESS]["mongo"] = check`. A body larger than `client_max_size` bytes is refused with 413."""
     app = web.Application(
-        middlewares=[trace_and_metrics_middleware, error_middleware, *middlewares], client_max_size=client_max_size
+        middlewares=[trace_and_metrics_middleware, error_middleware, storable_params_middleware, *middlewares],
+        client_max_size=client_max_size,
     )
     app[SERVICE_NAME] = service_name
     app[MAX_BODY_BYTES] = client_max_size

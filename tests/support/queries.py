@@ -33,13 +33,24 @@ class QueryLog(monitoring.CommandListener):
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
 
-    def not_by_id(self, *collections: str) -> list[tuple[str, str, Any]]:
-        """The queries on `collections` that are not a plain `_id` equality (each one a full scan on FerretDB 1.24)."""
+    def unindexed(self, leading: dict[str, set[str]]) -> list[tuple[str, str, Any]]:
+        """The queries on the collections of `leading` whose filter has no plain top-level equality on one of the
+        collection's index-leading fields: those an index cannot serve on FerretDB over PostgreSQL (docs/queries.md)."""
         return [
             (coll, name, flt)
             for coll, name, flt in self.seen
-            if coll in collections and not (isinstance(flt, dict) and list(flt) == ["_id"] and _plain(flt["_id"]))
+            if coll in leading
+            and not (isinstance(flt, dict) and any(f in flt and _plain(flt[f]) for f in leading[coll]))
         ]
+
+
+async def leading_fields(db: Any, *collections: str) -> dict[str, set[str]]:
+    """The first field of every index of each collection, as the server reports them."""
+    found: dict[str, set[str]] = {}
+    for coll in collections:
+        info = await db[coll].index_information()
+        found[coll] = {spec["key"][0][0] for spec in info.values()}
+    return found
 
 
 def _plain(value: Any) -> bool:

@@ -13,11 +13,11 @@ import pytest
 
 from shared.errors import InvalidState
 from shared.mongo import Database, make_client
-from shared.streams import COMMANDS, ENTRIES, SNAPSHOTS, StreamStore, execute
+from shared.streams import ENTRIES, SNAPSHOTS, StreamStore, execute
 from tests.support.counter import COUNTER, Close, Increment
 from tests.support.infra import MONGO_URL
 from tests.support.memory import MemoryDatabase, as_database
-from tests.support.queries import QueryLog
+from tests.support.queries import QueryLog, leading_fields
 from tests.unit.shared.collection_contract import *  # noqa: F403
 from tests.unit.shared.stream_contract import *  # noqa: F403
 
@@ -42,7 +42,7 @@ async def watched(db: Database) -> AsyncIterator[tuple[StreamStore, QueryLog]]:
     client.close()
 
 
-async def test_command_lookups_after_conflicts_and_refusals_query_only_by_id(
+async def test_stream_queries_after_conflicts_and_refusals_are_equalities_on_index_leading_fields(
     watched: tuple[StreamStore, QueryLog],
 ) -> None:
     store, queries = watched
@@ -50,18 +50,22 @@ async def test_command_lookups_after_conflicts_and_refusals_query_only_by_id(
     await execute(store, COUNTER, "q-1", Close())
     with pytest.raises(InvalidState):
         await execute(store, COUNTER, "q-1", Increment(by=1), command_id="cmd-q-refused")
-    # Racing writers with command ids, then retries of commands already applied (one past a snapshot, its row lost).
+    # Racing writers with command ids, then retries of commands already applied (one past a snapshot).
     await asyncio.gather(*(execute(store, COUNTER, "q-2", Increment(by=1), command_id=f"cmd-q-{i}") for i in range(12)))
     assert (await execute(store, COUNTER, "q-2", Increment(by=1), command_id="cmd-q-11")).already_applied
     first = (await store.read("q-2"))[0]
-    await store.commands.delete_one({"_id": first.command_id})
     again = await execute(store, COUNTER, "q-2", Increment(by=1), command_id=first.command_id)
     assert again.already_applied and again.entry is not None and again.entry.seq == 1
     refused_again = await execute(store, COUNTER, "q-2", Close())
-    await store.commands.delete_one({"_id": first.command_id})
     assert refused_again.seq == 13
-    # The command's first run, before a snapshot and without its index row, still answers a refused retry.
+    # The command's first run, before a snapshot, still answers a retry its state now refuses.
     replay = await execute(store, COUNTER, "q-2", Increment(by=1), command_id=first.command_id)
     assert replay.already_applied and replay.entry is not None and replay.entry.seq == 1
-    assert queries.not_by_id(ENTRIES, COMMANDS, SNAPSHOTS) == []
+    indexed = await leading_fields(store.db, ENTRIES, SNAPSHOTS)
+    assert indexed[ENTRIES] == {"_id", "stream_id", "command_id"}
+    assert queries.unindexed(indexed) == []
+    assert {flt_field for coll, _, flt in queries.seen if coll == ENTRIES for flt_field in flt} >= {
+        "stream_id",
+        "command_id",
+    }
     assert queries.seen  # the log did watch the store

@@ -31,10 +31,10 @@ __all__ = [
     "test_a_claim_that_loses_to_the_writer_keeps_the_marker_and_the_entry_is_published",
     "test_a_command_id_is_applied_once",
     "test_a_command_id_recorded_on_another_stream_is_a_conflict_never_already_applied",
-    "test_a_command_whose_index_row_was_lost_is_still_found_and_applied_once",
     "test_a_parked_stream_is_held_back_visibly_until_released",
     "test_a_rejected_command_appends_nothing",
     "test_a_relay_stops_its_batch_once_its_lease_slot_is_over",
+    "test_a_retried_command_is_found_by_its_entry_and_applied_once",
     "test_a_seq_left_by_a_stalled_writer_is_claimed_and_the_late_writer_appends_after_it",
     "test_a_writer_whose_clock_runs_behind_keeps_its_marker_and_its_entry_is_published",
     "test_concurrent_commands_all_apply_with_contiguous_seqs",
@@ -136,21 +136,20 @@ async def test_entries_start_unpublished_and_carry_their_events(store: StreamSto
     assert [e for e in await store.unpublished(100) if e.stream_id == "pub-1"] == []
 
 
-async def test_a_command_whose_index_row_was_lost_is_still_found_and_applied_once(store: StreamStore) -> None:
-    first = await execute(store, COUNTER, "lost-1", Increment(by=2), command_id="cmd-lost-1")
-    assert await store.find_by_command("cmd-lost-1") is not None
-    # As if the process died between the append and the command index row.
-    await store.commands.delete_one({"_id": "cmd-lost-1"})
-    assert await store.find_by_command("cmd-lost-1") is None
-    again = await execute(store, COUNTER, "lost-1", Increment(by=2), command_id="cmd-lost-1")
+async def test_a_retried_command_is_found_by_its_entry_and_applied_once(store: StreamStore) -> None:
+    first = await execute(store, COUNTER, "retry-1", Increment(by=2), command_id="cmd-retry-1")
+    found = await store.find_by_command("cmd-retry-1")
+    assert found is not None and (found.stream_id, found.seq) == ("retry-1", first.seq)
+    assert await store.find_by_command("cmd-never-ran") is None
+    again = await execute(store, COUNTER, "retry-1", Increment(by=2), command_id="cmd-retry-1")
     assert again.already_applied and again.entry is not None and again.entry.seq == first.seq
     assert again.state.value == 2
     # A command its own first run now refuses (the counter closed since) also answers with that first run.
-    await execute(store, COUNTER, "lost-2", Increment(by=1), command_id="cmd-lost-2")
-    await execute(store, COUNTER, "lost-2", Close())
-    await store.commands.delete_one({"_id": "cmd-lost-2"})
-    replay = await execute(store, COUNTER, "lost-2", Increment(by=1), command_id="cmd-lost-2")
+    await execute(store, COUNTER, "retry-2", Increment(by=1), command_id="cmd-retry-2")
+    await execute(store, COUNTER, "retry-2", Close())
+    replay = await execute(store, COUNTER, "retry-2", Increment(by=1), command_id="cmd-retry-2")
     assert replay.already_applied and replay.entry is not None and replay.entry.seq == 1
+    assert [e.seq for e in await store.read("retry-2")] == [1, 2]
 
 
 async def test_reading_a_stream_returns_every_entry_in_order_after_a_position(store: StreamStore) -> None:
@@ -158,6 +157,8 @@ async def test_reading_a_stream_returns_every_entry_in_order_after_a_position(st
         await execute(store, COUNTER, "read-1", Increment(by=1))
     assert [e.seq for e in await store.read("read-1")] == [1, 2, 3, 4, 5]
     assert [e.seq for e in await store.read("read-1", after_seq=3)] == [4, 5]
+    assert [e.seq for e in await store.read("read-1", after_seq=1, upto_seq=3)] == [2, 3]
+    assert [e.seq for e in await store.read("read-1", after_seq=5)] == []
     assert await store.read("read-none") == []
 
 
@@ -184,19 +185,16 @@ async def test_a_command_id_recorded_on_another_stream_is_a_conflict_never_alrea
     with pytest.raises(Conflict) as caught:
         await execute(store, COUNTER, "cid-b", Increment(by=1), command_id="cmd-shared")
     assert (caught.value.status, caught.value.code) == (409, "command_id_conflict")
-    # Found by the append itself too, when the command index row was lost to a crash.
-    await store.commands.delete_one({"_id": "cmd-shared"})
-    with pytest.raises(Conflict) as caught:
-        await execute(store, COUNTER, "cid-b", Increment(by=1), command_id="cmd-shared")
-    assert caught.value.code == "command_id_conflict"
+    # Found by the append itself too (the unique command_id index refuses the insert).
     with pytest.raises(Conflict) as caught:
         await store.append("cid-b", 0, [NewEvent("counter.incremented", {"by": 1})], command_id="cmd-shared")
     assert caught.value.code == "command_id_conflict"
     assert await store.read("cid-b") == []
-    # A target stream that refuses the command answers with its own refusal, not with the other stream's entry.
+    # A target stream that would refuse the command answers with the conflict too, never with the other's entry.
     await execute(store, COUNTER, "cid-c", Close())
-    with pytest.raises(InvalidState):
+    with pytest.raises(Conflict) as caught:
         await execute(store, COUNTER, "cid-c", Increment(by=1), command_id="cmd-shared")
+    assert caught.value.code == "command_id_conflict"
     state, seq = await load(store, COUNTER, "cid-a")
     assert (state.value, seq) == (1, 1)
 
