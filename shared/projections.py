@@ -8,22 +8,19 @@ from shared.mongo import Collection, is_duplicate_key
 
 
 async def project(collection: Collection, doc_id: str, seq: int, doc: dict[str, Any]) -> None:
-    """Replace `doc_id` with `doc` at stream position `seq`, unless a newer one is already there.
+    """Replace `doc_id` with `doc` at stream position `seq`, unless one at `seq` or later is already there.
 
-    The check and the write are two operations (FerretDB has no atomic conditional update), so a projection can briefly
-    lag; the projections are caches, rebuilt from the streams whenever it matters.
+    One write: a replace of the document at an older seq, or an insert where there is none; a document at `seq` or
+    later does not match, so the upsert tries to insert its `_id` and the unique `_id` index refuses — the newer one
+    stays. (FerretDB has no atomic conditional update: two writers racing can briefly leave the older one; the
+    projections are caches, rebuilt from the streams whenever it matters.)
     """
     doc = {**doc, "_id": doc_id, "seq": seq}
-    for _ in range(3):
-        current = await collection.find_one({"_id": doc_id}, projection={"seq": 1})
-        if current is not None and int(current.get("seq", 0)) >= seq:
-            return
-        try:
-            await collection.replace_one({"_id": doc_id}, doc, upsert=True)
-            return
-        except Exception as exc:
-            if not is_duplicate_key(exc):  # two first writers upserting at once: look again
-                raise
+    try:
+        await collection.replace_one({"_id": doc_id, "seq": {"$lt": seq}}, doc, upsert=True)
+    except Exception as exc:
+        if not is_duplicate_key(exc):
+            raise
 
 
 async def projected_seq(collection: Collection, doc_id: str) -> int:

@@ -383,26 +383,27 @@ class StreamStore:
 class Loaded(Generic[S]):
     state: S
     seq: int
-    snapshot_seq: int  # the entries up to here came from a snapshot and were not read
-    tail: list[Entry]
+    snapshot_seq: int  # the entries up to here were not replayed: the snapshot stood in for them
+    entries: list[Entry]  # every entry of the stream (one query returns them all), for command-id lookups
 
 
 async def load_tail(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> Loaded[S]:
-    """The current state of a stream and the entries read to get it (those after the snapshot, if one was used)."""
+    """The current state of a stream, replayed from its snapshot (if one is used) over the entries after it, and
+    every entry of the stream, all read with the one query by `stream_id`."""
     state = aggregate.initial()
     seq = snapshot_seq = 0
-    if aggregate.state_model is not None and aggregate.snapshot_every:
+    entries = await store.read(stream_id)
+    if aggregate.state_model is not None and aggregate.snapshot_every and len(entries) >= aggregate.snapshot_every:
         snap = await store.load_snapshot(stream_id, aggregate.snapshot_schema)
-        if snap is not None:
+        if snap is not None and snap[0] <= len(entries):
             snapshot_seq, data = snap
             seq = snapshot_seq
             state = aggregate.state_model.model_validate(data)  # type: ignore[assignment]
-    tail = await store.read(stream_id, after_seq=seq)
-    for entry in tail:
+    for entry in entries[snapshot_seq:]:
         for event in entry.events:
             state = aggregate.evolve(state, event)
         seq = entry.seq
-    return Loaded(state, seq, snapshot_seq, tail)
+    return Loaded(state, seq, snapshot_seq, entries)
 
 
 async def load(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
@@ -424,33 +425,17 @@ async def execute(
 ) -> Outcome[S]:
     """Load, decide, append; on a conflict reload and decide again. Domain errors from `decide` propagate.
     A command whose `decide` returns no events changes nothing and appends nothing. A command id already recorded on
-    this stream returns its first run (`already_applied`); one recorded on another stream raises CommandIdConflict."""
-    if command_id is not None:
-        done = await store.find_by_command(command_id)
-        if done is not None:
-            if done.stream_id != stream_id:
-                raise CommandIdConflict(command_id, stream_id, done.stream_id)
-            state, seq = await load(store, aggregate, stream_id)
-            return Outcome(state, seq, done, already_applied=True)
+    this stream returns its first run (`already_applied`), found among the stream's entries that the load read anyway
+    (so a retry is recognised even when the state its first run made now refuses it); one recorded on another
+    stream raises CommandIdConflict, from the unique `command_id` index, when the append is tried."""
     for attempt in range(max_attempts):
         loaded = await load_tail(store, aggregate, stream_id)
         state, seq = loaded.state, loaded.seq
         if command_id is not None:
-            # A concurrent first run may have appended since the lookup: the entries just read carry command ids.
-            done = _with_command(loaded.tail, command_id)
+            done = _with_command(loaded.entries, command_id)
             if done is not None:
                 return Outcome(state, seq, done, already_applied=True)
-        try:
-            events = list(aggregate.decide(state, command))
-        except Exception:
-            # A retried command can be refused by the state its first run produced: if it ran, that is its answer.
-            # The tail was searched above; a first run that landed since the lookup, behind a snapshot, is found now.
-            done = None
-            if command_id is not None and loaded.snapshot_seq:
-                done = await store.find_by_command(command_id)
-            if done is None or done.stream_id != stream_id:
-                raise
-            return Outcome(state, seq, done, already_applied=True)
+        events = list(aggregate.decide(state, command))
         if not events:
             return Outcome(state, seq, None)
         try:
@@ -469,7 +454,7 @@ async def execute(
         if aggregate.state_model is not None and aggregate.snapshot_every and entry.seq % aggregate.snapshot_every == 0:
             assert isinstance(state, BaseModel)
             await store.save_snapshot(stream_id, entry.seq, aggregate.snapshot_schema, state.model_dump(mode="json"))
-        first = loaded.snapshot_seq == 0 and not any(e.events for e in loaded.tail)
+        first = not any(e.events for e in loaded.entries)
         return Outcome(state, entry.seq, entry, created=first)
     raise StreamConflict(f"{stream_id}: gave up after {max_attempts} conflicting attempts")
 

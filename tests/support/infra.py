@@ -28,6 +28,32 @@ OTLP_ENDPOINT = os.environ.get("TEST_OTLP_ENDPOINT", "http://127.0.0.1:4318")
 T = TypeVar("T")
 
 
+DATA = Path(os.environ.get("FISHBRIDGE_DATA") or ROOT / ".data")
+
+
+class LogTail:
+    """The lines a log file gains from now on (a shared log: only what appears while a test runs counts)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new_lines(self, *, matching: tuple[str, ...]) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode("utf-8", "replace")
+        return [line for line in text.splitlines() if any(m in line for m in matching)]
+
+
+def postgres_log() -> LogTail:
+    """The log of the PostgreSQL cluster under FerretDB (deploy/infra.sh writes it)."""
+    path = DATA / "logs" / "postgres.log"
+    assert path.exists(), f"no PostgreSQL log at {path}: is FerretDB running on deploy/infra.sh's cluster?"
+    return LogTail(path)
+
+
 def start_infra() -> None:
     """Start (or reuse) RabbitMQ, FerretDB and Jaeger through the project's own script; a failure fails the run."""
     result = subprocess.run(

@@ -7,31 +7,35 @@ from typing import Any
 
 from shared.ids import new_id
 from tests.integration.listing.conftest import ListingClient
-from tests.support.infra import eventually
+from tests.support.infra import eventually, postgres_log
 
 
 async def test_fifty_concurrent_buyers_get_exactly_one_order(listing: ListingClient) -> None:
     seller = await listing.seller()
-    item = await listing.item(seller)
-    body = {"item_id": item["id"], "channel": "app", "payment_method": "alipay"}
-    replies = await asyncio.gather(
-        *(listing.call("POST", "/orders", {**body, "buyer_id": new_id("usr")}) for _ in range(50))
-    )
-    statuses = sorted(r.status for r in replies)
-    assert statuses == [201] + [409] * 49, statuses
-    assert {r.body["error"]["code"] for r in replies if r.status == 409} == {"item_not_available"}
-    winner = next(r.body for r in replies if r.status == 201)
-    # One reservation in the item's stream, one order in the database, and the item says who holds it.
-    reservations = [
-        e
-        for entry in await listing.entries(item["id"])
-        for e in entry["events"]
-        if e["type"] == "item.updated" and e["payload"]["status"] == "reserved"
-    ]
-    assert [r["payload"]["order_id"] for r in reservations] == [winner["id"]]
-    assert await listing.db["orders"].count_documents({"item_id": item["id"]}) == 1
-    shown = await listing.ok("GET", f"/items/{item['id']}")
-    assert shown["status"] == "reserved"
+    database_log = postgres_log()
+    for _ in range(3):  # repeated: one lucky round proves little
+        item = await listing.item(seller)
+        body = {"item_id": item["id"], "channel": "app", "payment_method": "alipay"}
+        replies = await asyncio.gather(
+            *(listing.call("POST", "/orders", {**body, "buyer_id": new_id("usr")}) for _ in range(50))
+        )
+        statuses = sorted(r.status for r in replies)
+        assert statuses == [201] + [409] * 49, statuses
+        assert {r.body["error"]["code"] for r in replies if r.status == 409} == {"item_not_available"}
+        winner = next(r.body for r in replies if r.status == 201)
+        # One reservation in the item's stream, one order in the database, and the item says who holds it.
+        reservations = [
+            e
+            for entry in await listing.entries(item["id"])
+            for e in entry["events"]
+            if e["type"] == "item.updated" and e["payload"]["status"] == "reserved"
+        ]
+        assert [r["payload"]["order_id"] for r in reservations] == [winner["id"]]
+        assert await listing.db["orders"].count_documents({"item_id": item["id"]}) == 1
+        shown = await listing.ok("GET", f"/items/{item['id']}")
+        assert shown["status"] == "reserved"
+    # The races were decided by unique keys alone: PostgreSQL under FerretDB aborted nothing on the way.
+    assert database_log.new_lines(matching=("could not serialize", "deadlock detected")) == []
 
 
 async def test_an_order_snapshots_price_buyer_seller_channel_and_method(listing: ListingClient) -> None:

@@ -14,9 +14,11 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Collection, Database
+from shared.projections import project, projected_seq
 
 __all__ = [
     "test_a_dotted_path_reaches_into_arrays_of_sub_documents",
+    "test_a_projection_write_never_goes_back_to_an_older_seq",
     "test_a_unique_index_refuses_a_second_document_with_its_key",
     "test_an_id_is_unique",
     "test_comparisons_order_datetimes_numbers_and_strings_only_within_their_type",
@@ -181,3 +183,17 @@ async def test_update_set_replace_upsert_and_delete_change_one_document(database
     await c.delete_one({"_id": "a"})
     await c.delete_one({"_id": "a"})
     assert await ids(c, {}) == ["c"]
+
+
+async def test_a_projection_write_never_goes_back_to_an_older_seq(database: Database) -> None:
+    c = database["views"]
+    assert await projected_seq(c, "v1") == 0
+    await project(c, "v1", 2, {"state": "second"})  # none there: inserted
+    await project(c, "v1", 1, {"state": "first"})  # older: refused, the newer stays
+    await project(c, "v1", 2, {"state": "again"})  # the same seq: kept as it is
+    assert await c.find_one({"_id": "v1"}) == {"_id": "v1", "seq": 2, "state": "second"}
+    await project(c, "v1", 5, {"state": "fifth"})  # newer: replaces
+    assert (await c.find_one({"_id": "v1"}), await projected_seq(c, "v1")) == (
+        {"_id": "v1", "seq": 5, "state": "fifth"},
+        5,
+    )
