@@ -116,9 +116,12 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-pg_up() { as_pg "$(pg_bin)/pg_isready" -q -h "$PG_RUN" -p "$PG_PORT"; }
+# Over TCP, so that a cluster another checkout started on the port (with its socket elsewhere) is reached the same way.
+pg_up() { as_pg "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
-psql_pg() { as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$PG_PORT" -U postgres "$@"; }
+psql_pg() { as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+
+pg_ours_running() { [ -s "$PG_DATA/PG_VERSION" ] && as_pg "$1/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 start_postgres() {
   if ! pg_bin >/dev/null; then
@@ -131,6 +134,12 @@ start_postgres() {
   mkdir -p "$PG_RUN"
   touch "$LOGS/postgres.log"
   if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_RUN" "$LOGS/postgres.log"; fi
+  if ! pg_ours_running "$bin" && pg_up; then
+    # Another checkout's cluster on the port: use it (set up below like ours), and leave it alone on stop.
+    say "postgres: 127.0.0.1:$PG_PORT already answers (not started here); using it"
+    setup_ferretdb_database
+    return
+  fi
   if [ ! -s "$PG_DATA/PG_VERSION" ]; then
     say "postgres: creating the cluster in $PG_DATA ($("$bin/postgres" --version))"
     mkdir -p "$PG_DATA"
@@ -138,10 +147,13 @@ start_postgres() {
     chmod 700 "$PG_DATA"
     # FerretDB needs UTF8 with the C, POSIX or en_US.UTF8 locale. Local connections only, trusted.
     as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >>"$LOGS/postgres.log"
-    cat "$ROOT/deploy/postgres/postgresql.conf" >>"$PG_DATA/postgresql.conf"
+    echo "include_if_exists = 'fishbridge.conf'" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
   fi
-  if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+  # Our settings, copied on every start so that a change to deploy/postgres/postgresql.conf reaches the cluster.
+  as_pg tee "$PG_DATA/fishbridge.conf" <"$ROOT/deploy/postgres/postgresql.conf" >/dev/null
+  if pg_ours_running "$bin"; then
     say "postgres: already running (port $PG_PORT)"
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" reload >/dev/null
   else
     say "postgres: starting on 127.0.0.1:$PG_PORT"
     as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 \
@@ -150,6 +162,10 @@ start_postgres() {
     head -1 "$PG_DATA/postmaster.pid" >"$PIDS/postgres.pid"
   fi
   wait_for postgres 60 pg_up
+  setup_ferretdb_database
+}
+
+setup_ferretdb_database() {
   if [ -z "$(psql_pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'")" ]; then
     psql_pg -d postgres -c "CREATE DATABASE ferretdb"
   fi
@@ -159,7 +175,7 @@ start_postgres() {
 
 stop_postgres() {
   local bin
-  if [ -f "$PIDS/postgres.pid" ] && bin=$(pg_bin) && as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+  if [ -f "$PIDS/postgres.pid" ] && bin=$(pg_bin) && pg_ours_running "$bin"; then
     say "postgres: stopping pid $(cat "$PIDS/postgres.pid")"
     as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null || true
   else
