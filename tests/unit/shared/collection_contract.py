@@ -11,14 +11,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from shared.mongo import Collection, Database
+from shared.mongo import Collection, Database, drop_index_if_present
 
 __all__ = [
     "test_a_dotted_path_reaches_into_arrays_of_sub_documents",
     "test_a_unique_index_refuses_a_second_document_with_its_key",
     "test_an_id_is_unique",
+    "test_an_index_dropped_is_gone_and_dropping_it_again_is_nothing",
     "test_comparisons_order_datetimes_numbers_and_strings_only_within_their_type",
     "test_documents_are_copied_in_and_out_as_bson",
     "test_equality_with_none_matches_a_missing_field_and_a_null",
@@ -58,6 +59,19 @@ async def test_a_unique_index_refuses_a_second_document_with_its_key(database: D
         await c.insert_one({"_id": "s#1-again", "stream_id": "s", "seq": 1})
     await c.insert_one({"_id": "s#2", "stream_id": "s", "seq": 2})
     assert await ids(c, {}) == ["s#1", "s#2", "t#1"]
+
+
+async def test_an_index_dropped_is_gone_and_dropping_it_again_is_nothing(database: Database) -> None:
+    c = database["indexed"]
+    await c.create_index([("key", 1)], unique=True, name="old")
+    await c.insert_one({"_id": "a", "key": 1})
+    await drop_index_if_present(c, "old")
+    await c.insert_one({"_id": "b", "key": 1})  # no longer unique
+    await drop_index_if_present(c, "old")  # a replica that started at the same time
+    with pytest.raises(OperationFailure) as refused:
+        await c.drop_index("old")
+    assert refused.value.code == 27  # IndexNotFound
+    assert await ids(c, {"key": 1}) == ["a", "b"]
 
 
 async def test_documents_are_copied_in_and_out_as_bson(database: Database) -> None:
