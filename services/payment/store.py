@@ -46,10 +46,18 @@ class PaymentStore:
         return await projected_seq(collection, aggregate_id)
 
     async def payments_due(self, now: datetime, limit: int) -> list[str]:
-        cursor = self.payments.find(
-            {"status": {"$in": list(OPEN)}, "check_at": {"$lte": now}}, projection={"_id": 1}
-        ).limit(limit)
-        return [doc["_id"] async for doc in cursor]
+        """Open payments whose check is due, at most `limit`: one query per open status, each an equality on the
+        leading field of `open_payments` (an `$in` is not pushed down to an index by FerretDB on PostgreSQL); the
+        `check_at` range is evaluated on the payments in that status only (docs/queries.md)."""
+        due: list[str] = []
+        for status in OPEN:
+            if len(due) >= limit:
+                break
+            cursor = self.payments.find({"status": status, "check_at": {"$lte": now}}, projection={"_id": 1}).limit(
+                limit - len(due)
+            )
+            due.extend([doc["_id"] async for doc in cursor])
+        return due
 
     async def refunds_due(self, now: datetime, limit: int) -> list[str]:
         cursor = self.payments.find(
