@@ -1,5 +1,5 @@
-"""Payment's store on the real database: the reconciler's scans are equalities on the field leading their index
-(docs/queries.md)."""
+"""Payment's store on the real database: the reconciler's scans are equalities on the field leading their index,
+and the audit log of notifications is indexed by what a notification is about (docs/queries.md)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ async def test_due_payments_and_refunds_are_found_by_status_equalities(watched: 
     indexed = await leading_fields(store.payments.database, "payments")
     assert {"status", "refunds_open"} <= indexed["payments"]
     assert queries.seen and queries.unindexed(indexed) == []
+
+
+async def test_notifications_are_indexed_by_key_and_the_index_led_by_provider_is_dropped(db: Database) -> None:
+    # A database from before: the same fields, led by the provider.
+    await db["notifications"].create_index([("provider", 1), ("key", 1), ("received_at", 1)], name="key")
+    store = PaymentStore(db, reconcile_after_s=60)
+    await store.ensure_indexes()
+    await store.ensure_indexes()  # and again, as every start does
+    info = await db["notifications"].index_information()
+    assert "key" not in info
+    assert [field for field, _ in info["by_key"]["key"]] == ["key", "provider", "received_at"]
