@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 if TYPE_CHECKING:
     Database = AsyncIOMotorDatabase[dict[str, Any]]
@@ -16,7 +16,16 @@ else:  # motor's classes are not subscriptable at run time
     Collection = AsyncIOMotorCollection
     Client = AsyncIOMotorClient
 
-__all__ = ["Client", "Collection", "Database", "DuplicateKeyError", "is_duplicate_key", "make_client", "ping"]
+__all__ = [
+    "Client",
+    "Collection",
+    "Database",
+    "DuplicateKeyError",
+    "drop_index_if_present",
+    "is_duplicate_key",
+    "make_client",
+    "ping",
+]
 
 
 def make_client(url: str, **kwargs: Any) -> Client:
@@ -34,6 +43,19 @@ def make_client(url: str, **kwargs: Any) -> Client:
 
 async def ping(db: Database) -> None:
     await db.command("ping")
+
+
+_INDEX_OR_COLLECTION_NOT_FOUND = (26, 27)  # NamespaceNotFound, IndexNotFound (MongoDB 7 and FerretDB alike)
+
+
+async def drop_index_if_present(collection: Collection, name: str) -> None:
+    """Drop an index an earlier version declared under `name`; nothing if it is not there. Replicas starting at once
+    may both try: the one that finds it gone already is done too."""
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as exc:
+        if exc.code not in _INDEX_OR_COLLECTION_NOT_FOUND:
+            raise
 
 
 def is_duplicate_key(exc: BaseException) -> bool:

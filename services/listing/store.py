@@ -63,10 +63,14 @@ class ListingStore:
     # ----------------------------------------------------------------------------------------------- queries
 
     async def shops_by_id(self, shop_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Every shop of a page in one query (no per-item calls)."""
-        if not shop_ids:
+        """Every shop of a page in one query (no per-item calls). One shop (an item's, a seller's items') is an
+        `_id` equality; the several shops of a catalog page an `$in` on `_id`, bounded by the page size on MongoDB
+        and, as FerretDB on PostgreSQL pushes no `$in` down, by the number of shops there (docs/queries.md)."""
+        wanted = sorted(set(shop_ids))
+        if not wanted:
             return {}
-        return {doc["_id"]: doc async for doc in self.shops.find({"_id": {"$in": sorted(set(shop_ids))}})}
+        query: dict[str, Any] = {"_id": wanted[0]} if len(wanted) == 1 else {"_id": {"$in": wanted}}
+        return {doc["_id"]: doc async for doc in self.shops.find(query)}
 
     async def catalog(self, query: CatalogQuery) -> list[dict[str, Any]]:
         """One page plus one row, to know whether there is a next page."""

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.bus import Handler
 from shared.events import Envelope
@@ -271,6 +271,7 @@ class MemoryCollection:
         self.name = name
         self._docs: dict[Any, dict[str, Any]] = {}
         self._unique: dict[str, _Unique] = {}
+        self._indexes: set[str] = set()
 
     @property
     def full_name(self) -> str:
@@ -310,7 +311,16 @@ class MemoryCollection:
                     raise self._duplicate(name, key)
                 seen.add(key)
             self._unique[name] = index
+        self._indexes.add(name)
         return name
+
+    async def drop_index(self, name: str) -> None:
+        """As the server does: the index goes (a unique one stops refusing keys); an unknown name is IndexNotFound."""
+        await asyncio.sleep(0)
+        if name not in self._indexes:
+            raise OperationFailure(f"index not found with name [{name}]", 27, {"code": 27, "codeName": "IndexNotFound"})
+        self._indexes.discard(name)
+        self._unique.pop(name, None)
 
     async def insert_one(self, document: dict[str, Any]) -> InsertOneResult:
         await asyncio.sleep(0)

@@ -7,7 +7,7 @@ from typing import Any
 
 from services.sandbox.alipay import domain as d
 from shared.clock import Clock
-from shared.mongo import Collection, Database, is_duplicate_key
+from shared.mongo import Collection, Database, drop_index_if_present, is_duplicate_key
 from shared.streams import Outcome, StreamStore, execute, load
 
 # Stream ids are namespaced: the stream collections are shared with the WeChat half of the sandbox.
@@ -39,7 +39,10 @@ class AlipayStore:
 
     async def ensure_indexes(self) -> None:
         await self.streams.ensure_indexes()
-        await self.agreements.create_index([("app_id", 1), ("external_agreement_no", 1)], name="external_no")
+        # Led by the external number, which narrows a lookup to an agreement or two; the app id (the same on every
+        # agreement of one sandbox) led it before, and served nothing (docs/queries.md).
+        await self.agreements.create_index([("external_agreement_no", 1), ("app_id", 1)], name="by_external_no")
+        await drop_index_if_present(self.agreements, "external_no")
         await self.transfer_orders.create_index([("pay_fund_order_id", 1)], name="pay_fund_order_id")
         await self.tokens.create_index([("refresh_token", 1)], name="refresh_token")
 

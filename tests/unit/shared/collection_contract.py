@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from shared.mongo import Collection, Database
+from shared.mongo import Collection, Database, drop_index_if_present
 from shared.projections import project, projected_seq
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "test_a_projection_write_never_goes_back_to_an_older_seq",
     "test_a_unique_index_refuses_a_second_document_with_its_key",
     "test_an_id_is_unique",
+    "test_an_index_dropped_is_gone_and_dropping_it_again_is_nothing",
     "test_comparisons_order_datetimes_numbers_and_strings_only_within_their_type",
     "test_documents_are_copied_in_and_out_as_bson",
     "test_equality_with_none_matches_a_missing_field_and_a_null",
@@ -60,6 +61,19 @@ async def test_a_unique_index_refuses_a_second_document_with_its_key(database: D
         await c.insert_one({"_id": "s#1-again", "stream_id": "s", "seq": 1})
     await c.insert_one({"_id": "s#2", "stream_id": "s", "seq": 2})
     assert await ids(c, {}) == ["s#1", "s#2", "t#1"]
+
+
+async def test_an_index_dropped_is_gone_and_dropping_it_again_is_nothing(database: Database) -> None:
+    c = database["indexed"]
+    await c.create_index([("key", 1)], unique=True, name="old")
+    await c.insert_one({"_id": "a", "key": 1})
+    await drop_index_if_present(c, "old")
+    await c.insert_one({"_id": "b", "key": 1})  # no longer unique
+    await drop_index_if_present(c, "old")  # a replica that started at the same time
+    with pytest.raises(OperationFailure) as refused:
+        await c.drop_index("old")
+    assert refused.value.code == 27  # IndexNotFound
+    assert await ids(c, {"key": 1}) == ["a", "b"]
 
 
 async def test_documents_are_copied_in_and_out_as_bson(database: Database) -> None:
