@@ -57,11 +57,68 @@ CREATE EVENT TRIGGER fishbridge_gin_on_create_index ON ddl_command_end
   WHEN TAG IN ('CREATE INDEX')
   EXECUTE FUNCTION fishbridge_gin_on_create_index();
 
--- Indexes made before the trigger existed (a database from an older set-up) get theirs now.
+-- A GIN index outlives no btree index: when a service drops one (an index it retired), the GIN indexes of that
+-- schema whose field no btree index leads with any more are dropped too.
+CREATE OR REPLACE FUNCTION fishbridge_leading_field(index_oid oid) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT replace(substring(pg_get_indexdef(index_oid) from '\(\(_jsonb -> ''((?:[^'']|'''')+)''::text\)\)'), '''''', '''')
+$$;
+
+CREATE OR REPLACE FUNCTION fishbridge_drop_orphan_gin(schema_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  gin record;
+BEGIN
+  FOR gin IN
+    SELECT c.relname AS index_name, i.indrelid, fishbridge_leading_field(i.indexrelid) AS field
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = schema_name AND pg_get_indexdef(i.indexrelid) ~ ' USING gin '
+  LOOP
+    IF NOT EXISTS (
+      SELECT 1 FROM pg_index b
+       WHERE b.indrelid = gin.indrelid AND pg_get_indexdef(b.indexrelid) ~ ' USING btree '
+         AND fishbridge_leading_field(b.indexrelid) = gin.field
+    ) THEN
+      EXECUTE format('DROP INDEX IF EXISTS %I.%I', schema_name, gin.index_name);
+    END IF;
+  END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION fishbridge_gin_on_drop_index() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  dropped record;
+BEGIN
+  -- A dropped table (a collection) or schema (a database) takes its indexes with it: nothing is left to tidy.
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE object_type IN ('table', 'schema')) THEN
+    RETURN;
+  END IF;
+  FOR dropped IN
+    SELECT DISTINCT schema_name FROM pg_event_trigger_dropped_objects() WHERE object_type = 'index'
+  LOOP
+    PERFORM fishbridge_drop_orphan_gin(dropped.schema_name);
+  END LOOP;
+END;
+$$;
+
+DROP EVENT TRIGGER IF EXISTS fishbridge_gin_on_drop_index;
+CREATE EVENT TRIGGER fishbridge_gin_on_drop_index ON sql_drop
+  WHEN TAG IN ('DROP INDEX')
+  EXECUTE FUNCTION fishbridge_gin_on_drop_index();
+
+-- Indexes made before the triggers existed (a database from an older set-up) get theirs now, and lose the orphans.
 DO $$
 DECLARE
   idx record;
+  sch record;
 BEGIN
+  FOR sch IN
+    SELECT nspname FROM pg_namespace
+     WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg_temp%'
+  LOOP
+    PERFORM fishbridge_drop_orphan_gin(sch.nspname);
+  END LOOP;
   FOR idx IN
     SELECT i.indexrelid FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%'

@@ -6,6 +6,7 @@ projection write never goes backwards (it carries the stream's seq).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -63,14 +64,11 @@ class ListingStore:
     # ----------------------------------------------------------------------------------------------- queries
 
     async def shops_by_id(self, shop_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Every shop of a page in one query (no per-item calls). One shop (an item's, a seller's items') is an
-        `_id` equality; the several shops of a catalog page an `$in` on `_id`, bounded by the page size on MongoDB
-        and, as FerretDB on PostgreSQL pushes no `$in` down, by the number of shops there (docs/queries.md)."""
+        """The shops of a page: one `_id` equality per distinct shop, run concurrently (at most the page size). Not
+        one `$in`: FerretDB on PostgreSQL pushes no `$in` down, and would read every shop for each page."""
         wanted = sorted(set(shop_ids))
-        if not wanted:
-            return {}
-        query: dict[str, Any] = {"_id": wanted[0]} if len(wanted) == 1 else {"_id": {"$in": wanted}}
-        return {doc["_id"]: doc async for doc in self.shops.find(query)}
+        found = await asyncio.gather(*(self.shops.find_one({"_id": shop_id}) for shop_id in wanted))
+        return {doc["_id"]: doc for doc in found if doc is not None}
 
     async def catalog(self, query: CatalogQuery) -> list[dict[str, Any]]:
         """One page plus one row, to know whether there is a next page."""
