@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -152,7 +154,7 @@ async def measure_sizes(
         return str(item["id"])
 
     for size in SIZES:
-        items = [await new_item(size + i) for i in range(43)]
+        items = [await new_item(size + i) for i in range(63)]
         if buyer_orders < 12:  # the bench buyer's orders, placed for real (then at every size the same 12)
             for i in range(12):
                 await post(f"{listing_api}/orders", _order_body(await new_item(-size - i), BUYER))
@@ -184,7 +186,15 @@ async def measure_sizes(
             size,
             await median(lambda: post(f"{payment_api}/payments", _payment_body(seller)), 40),
         )
-        result.races[size] = [await _race(http, listing_api, item) for item in items[40:]]
+        alone: list[float] = []
+        for item_id in items[43:]:
+            # The relay and the consumers finish the previous order's work first: the request's own latency.
+            await asyncio.sleep(0.1)
+            started = time.perf_counter()
+            await post(f"{listing_api}/orders", _order_body(item_id, "usr_b"))
+            alone.append((time.perf_counter() - started) * 1000)
+        result.add("place an order, 100 ms apart (HTTP)", size, statistics.median(alone))
+        result.races[size] = [await _race(http, listing_api, item) for item in items[40:43]]
         if size == SIZES[-1]:
             some = streams_ids[0]
             for label, coll, flt in (

@@ -164,6 +164,7 @@ class Relay:
         *,
         producer: str,
         poll_s: float = 0.2,
+        linger_s: float = 0.02,
         batch: int = 200,
         per_stream: int = 50,
         lease: SlotLease | None = None,
@@ -175,6 +176,7 @@ class Relay:
         self.bus = bus
         self.producer = producer
         self.poll_s = poll_s
+        self.linger_s = linger_s
         self.batch = batch
         self.per_stream = per_stream
         self.lease = lease
@@ -330,7 +332,11 @@ class Relay:
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=self.poll_s)
                 except TimeoutError:
-                    pass
+                    continue
+                # Woken by an append: let the command that made it finish (its other appends, its projection, its
+                # reply) before publishing, rather than compete with it for the event loop and the database; its
+                # entries then go out in one round.
+                await asyncio.sleep(self.linger_s)
 
 
 async def admin(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:

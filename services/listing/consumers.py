@@ -77,4 +77,8 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
         "wallet.collection_activated.v1": activated,
     }
     table |= {f"{event_type}.v1": own for event_type in OWN_EVENTS}
-    return {key: idempotent(db, name, handler) for key, handler in table.items()}
+    wrapped = {key: idempotent(db, name, handler) for key, handler in table.items()}
+    # Re-projecting is idempotent by itself (a redelivery costs one lookup of the projection's seq); an inbox row
+    # would cost a lookup and a write on every delivery. The events that also settle an item keep their inbox.
+    wrapped |= {f"{event_type}.v1": own for event_type in OWN_EVENTS if event_type not in ITEM_MOVES}
+    return wrapped
