@@ -10,6 +10,7 @@
 -- `fastupdate = off`: with GIN's pending list a lookup scans every entry not yet merged, so lookups slow down as
 -- writes pile up (3.2x at 50,000 entries, measured); off, each insert merges at once and lookups stay flat.
 -- Unique indexes stay FerretDB's btree ones: they decide races. The GIN index beside them only finds.
+-- A second trigger drops a GIN index once no btree index of its table leads with its field (an index retired).
 
 SET client_min_messages = warning;
 
