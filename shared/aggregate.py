@@ -60,6 +60,8 @@ class Entry(BaseModel):
     trace: dict[str, str] = {}
     correlation_id: str | None = None
     causation_id: str | None = None
+    # Whether the entry is published is whether its outbox marker is gone (StreamStore.mark_published); this flag is
+    # set only on entries that never needed publishing: no-op claims, and entries an operator skipped.
     published: bool = False
     noop: bool = False
 

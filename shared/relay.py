@@ -1,4 +1,5 @@
-"""The outbox relay: publishes unpublished stream entries in seq order with publisher confirms, then marks them.
+"""The outbox relay: publishes unpublished stream entries in seq order with publisher confirms, then deletes their
+outbox markers (which is what marks them published).
 
 Each publish runs in the trace context stored with the entry, so the consumer's span joins the request's trace.
 Several replicas may run; a time-slotted lease (a unique-key insert per slot) lets one of them publish at a time.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -109,6 +110,8 @@ PARKED = "stream_parked"
 ORPHAN_MARKER_S = 60.0
 # At most this many stream ids are left out of an outbox query by the database; the rest are skipped in Python.
 MAX_SKIPPED_IN_QUERY = 1_000
+# How many streams' projected positions a process keeps in memory (`Streams`), to skip re-projection lookups.
+PROJECTED_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,16 @@ class StreamStore:
         )
 
     async def mark_published(self, stream_id: str, seq: int) -> None:
-        await self.entries.update_one({"_id": f"{stream_id}#{seq}"}, {"$set": {"published": True}})
+        """An entry is published once its marker is gone: one delete, the entry itself is never rewritten (its
+        `published` flag is set only on entries that never needed publishing: no-op claims and skipped entries)."""
         await self.outbox.delete_one({"_id": f"{stream_id}#{seq}"})
+
+    async def is_published(self, stream_id: str, seq: int) -> bool:
+        """True when the entry exists and no marker waits for it."""
+        doc_id = f"{stream_id}#{seq}"
+        if await self.entries.find_one({"_id": doc_id}, projection={"_id": 1}) is None:
+            return False
+        return await self.outbox.find_one({"_id": doc_id}, projection={"_id": 1}) is None
 
     async def scan_outbox(
         self, *, limit: int, per_stream: int, after: str = "", skip: Collection[str] = ()
@@ -342,7 +353,8 @@ class StreamStore:
         that cannot be published and why, for operators to see; ValueError if it is not unpublished or the stream is
         parked already."""
         doc = await self.entries.find_one({"_id": f"{stream_id}#{seq}"})
-        if doc is None or doc.get("published"):
+        marker = await self.outbox.find_one({"_id": f"{stream_id}#{seq}"}, projection={"_id": 1})
+        if doc is None or doc.get("published") or marker is None:
             raise ValueError(f"{stream_id}#{seq} is not an unpublished entry")
         parked = {"_id": stream_id, "stream_id": stream_id, "seq": seq, "reason": reason, "parked_at": self.clock.now()}
         try:
@@ -422,14 +434,21 @@ async def execute(
     causation_id: str | None = None,
     correlation_id: str | None = None,
     max_attempts: int = 30,
+    new_stream: bool = False,
 ) -> Outcome[S]:
     """Load, decide, append; on a conflict reload and decide again. Domain errors from `decide` propagate.
     A command whose `decide` returns no events changes nothing and appends nothing. A command id already recorded on
     this stream returns its first run (`already_applied`), found among the stream's entries that the load read anyway
     (so a retry is recognised even when the state its first run made now refuses it); one recorded on another
-    stream raises CommandIdConflict, from the unique `command_id` index, when the append is tried."""
+    stream raises CommandIdConflict, from the unique `command_id` index, when the append is tried.
+    `new_stream`: the caller has just made the stream id up (a fresh random id), so the first attempt decides on the
+    initial state and appends at seq 1 without reading; if the stream exists after all, that append meets its seq 1
+    and the command is loaded and decided as any other."""
     for attempt in range(max_attempts):
-        loaded = await load_tail(store, aggregate, stream_id)
+        if new_stream and attempt == 0:
+            loaded: Loaded[S] = Loaded(aggregate.initial(), 0, 0, [])
+        else:
+            loaded = await load_tail(store, aggregate, stream_id)
         state, seq = loaded.state, loaded.seq
         if command_id is not None:
             done = _with_command(loaded.entries, command_id)
@@ -466,6 +485,8 @@ async def execute_projected(
     command: C,
     project: Callable[[S, int], Awaitable[None]],
     cause: Cause | None = None,
+    *,
+    new_stream: bool = False,
 ) -> Outcome[S]:
     """`execute`, then write the aggregate's projection (also when the command changed nothing, which heals it)."""
     outcome = await execute(
@@ -476,6 +497,7 @@ async def execute_projected(
         command_id=cause.command_id if cause else None,
         causation_id=cause.causation_id if cause else None,
         correlation_id=cause.correlation_id if cause else None,
+        new_stream=new_stream,
     )
     if outcome.seq:
         await project(outcome.state, outcome.seq)
@@ -503,6 +525,16 @@ class Streams(Generic[S, C]):
         self.projected_seq = projected_seq
         self.prefix = prefix
         self.missing = missing
+        # The stream positions this process has projected (most recent streams only): the consumer of our own
+        # events finds most of them here and skips the lookup; after a restart it asks the projection.
+        self._projected: OrderedDict[str, int] = OrderedDict()
+
+    def _remember(self, stream_id: str, seq: int) -> None:
+        if seq > self._projected.get(stream_id, 0):
+            self._projected[stream_id] = seq
+        self._projected.move_to_end(stream_id)
+        if len(self._projected) > PROJECTED_REMEMBERED:
+            self._projected.popitem(last=False)
 
     def owns(self, stream_id: str) -> bool:
         return stream_id.startswith(self.prefix)
@@ -517,18 +549,27 @@ class Streams(Generic[S, C]):
             raise NotFound(self.missing)
         return state
 
-    async def run(self, stream_id: str, command: C, cause: Cause | None = None) -> Outcome[S]:
-        return await execute_projected(self.store, self.aggregate, stream_id, command, self.project, cause)
+    async def run(
+        self, stream_id: str, command: C, cause: Cause | None = None, *, new_stream: bool = False
+    ) -> Outcome[S]:
+        """Run a command (`new_stream`: on a stream id just made up, see `execute`)."""
+        outcome = await execute_projected(
+            self.store, self.aggregate, stream_id, command, self.project, cause, new_stream=new_stream
+        )
+        if outcome.seq:
+            self._remember(stream_id, outcome.seq)
+        return outcome
 
     async def reproject(self, stream_id: str, seq: int) -> bool:
         """Rewrite the projection from the stream if it is behind `seq` (a projection write lost to a crash); one
-        lookup when it is not. True if it was rewritten."""
-        if await self.projected_seq(stream_id) >= seq:
+        lookup when it is not (none when this process projected it). True if it was rewritten."""
+        if self._projected.get(stream_id, 0) >= seq or await self.projected_seq(stream_id) >= seq:
             return False
         state, last = await self.load(stream_id)
         if not last:
             return False
         await self.project(state, last)
+        self._remember(stream_id, last)
         return True
 
 

@@ -82,11 +82,16 @@ class Listing:
     async def _shop(self, stream_id: str, command: ShopCommand, cause: Cause | None = None) -> Shop:
         return (await self.shops.run(stream_id, command, cause)).state
 
-    async def _item(self, item_id: str, command: ItemCommand, command_id: str | None = None) -> Outcome[Item]:
-        return await self.items.run(item_id, command, Cause(command_id=command_id) if command_id else None)
+    async def _item(
+        self, item_id: str, command: ItemCommand, command_id: str | None = None, *, new_stream: bool = False
+    ) -> Outcome[Item]:
+        cause = Cause(command_id=command_id) if command_id else None
+        return await self.items.run(item_id, command, cause, new_stream=new_stream)
 
-    async def _order(self, order_id: str, command: OrderCommand, cause: Cause | None = None) -> Order:
-        outcome = await self.orders.run(order_id, command, cause)
+    async def _order(
+        self, order_id: str, command: OrderCommand, cause: Cause | None = None, *, new_stream: bool = False
+    ) -> Order:
+        outcome = await self.orders.run(order_id, command, cause, new_stream=new_stream)
         # Only a step that moves the item needs the follow-up here; the consumer of our own events and the sweeper
         # repeat it after a crash.
         if outcome.entry is not None and any(e.type in ITEM_MOVES for e in outcome.entry.events):
@@ -133,7 +138,7 @@ class Listing:
             raise NoShop("open a shop before listing items")
         item_id = new_id("itm")
         command = DraftItem(item_id=item_id, shop_id=shop.shop_id, seller_id=seller_id, fields=fields)
-        return (await self._item(item_id, command)).state
+        return (await self._item(item_id, command, new_stream=True)).state
 
     async def edit_item(self, item_id: str, seller_id: str, fields: ItemFields) -> Item:
         return (await self._item(item_id, EditItem(seller_id=seller_id, fields=fields))).state
@@ -189,7 +194,9 @@ class Listing:
             payment_method=method,
             expires_at=expires_at,
         )
-        return await self._order(order_id, create, Cause(command_id=f"create:{order_id}", causation_id=order_id))
+        cause = Cause(command_id=f"create:{order_id}", causation_id=order_id)
+        # A new order's id was made up just now; a retry's comes from its first reservation and may exist.
+        return await self._order(order_id, create, cause, new_stream=not reserved.already_applied)
 
     async def order(self, order_id: str) -> Order:
         return await self.orders.get(order_id)

@@ -14,6 +14,7 @@ from shared.bus import Bus
 from shared.events import Envelope
 from shared.mongo import Client, Database, make_client
 from tests.support.infra import AMQP_URL, MONGO_URL, ROOT, create_test_vhost, delete_test_vhost, start_infra
+from tests.support.queries import QueryLog
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +45,15 @@ async def db(mongo_client: Client) -> AsyncIterator[Database]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     yield mongo_client[name]
     await mongo_client.drop_database(name)
+
+
+@pytest.fixture
+async def watched_db(db: Database) -> AsyncIterator[tuple[Database, QueryLog]]:
+    """The test's database on a client of its own that records every filter it sends."""
+    queries = QueryLog(db.name)
+    client = make_client(MONGO_URL, event_listeners=[queries])
+    yield client[db.name], queries
+    client.close()
 
 
 @pytest.fixture

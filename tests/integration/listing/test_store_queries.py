@@ -3,28 +3,24 @@ except the catalog page's `$in` over its shops, bounded by the page size (docs/q
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.listing.store import ListingStore
-from shared.mongo import Database, make_client
-from tests.support.infra import MONGO_URL
+from shared.mongo import Database
 from tests.support.queries import QueryLog, leading_fields
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def watched(db: Database) -> AsyncIterator[tuple[ListingStore, QueryLog]]:
+async def watched(watched_db: tuple[Database, QueryLog]) -> tuple[ListingStore, QueryLog]:
     """A store on a client that records every query it sends."""
-    queries = QueryLog(db.name)
-    client = make_client(MONGO_URL, event_listeners=[queries])
-    store = ListingStore(client[db.name])
+    db, queries = watched_db
+    store = ListingStore(db)
     await store.ensure_indexes()
-    yield store, queries
-    client.close()
+    return store, queries
 
 
 async def test_the_shops_of_a_page_are_id_equalities_one_per_shop(

@@ -3,28 +3,24 @@ and the audit log of notifications is indexed by what a notification is about (d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.payment.store import PaymentStore
-from shared.mongo import Database, make_client
-from tests.support.infra import MONGO_URL
+from shared.mongo import Database
 from tests.support.queries import QueryLog, leading_fields
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def watched(db: Database) -> AsyncIterator[tuple[PaymentStore, QueryLog]]:
+async def watched(watched_db: tuple[Database, QueryLog]) -> tuple[PaymentStore, QueryLog]:
     """A store on a client that records every query it sends."""
-    queries = QueryLog(db.name)
-    client = make_client(MONGO_URL, event_listeners=[queries])
-    store = PaymentStore(client[db.name], reconcile_after_s=60)
+    db, queries = watched_db
+    store = PaymentStore(db, reconcile_after_s=60)
     await store.ensure_indexes()
-    yield store, queries
-    client.close()
+    return store, queries
 
 
 async def test_due_payments_and_refunds_are_found_by_status_equalities(watched: tuple[PaymentStore, QueryLog]) -> None:

@@ -5,31 +5,19 @@ MongoDB 7 an IXSCAN and no COLLSCAN. docs/queries.md lists the query paths and t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from services.listing.store import ORDER_LIST, SELLER_ITEMS, ListingStore
 from services.payment.store import PaymentStore
-from shared.mongo import Database, make_client
+from shared.mongo import Database
 from shared.streams import ENTRIES, OUTBOX, SNAPSHOTS, StreamStore, execute, load
 from tests.support.counter import COUNTER, Increment
-from tests.support.infra import MONGO_URL
 from tests.support.queries import QueryLog
 
 ROWS = 3_000
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def watched(db: Database) -> AsyncIterator[tuple[Database, QueryLog]]:
-    """The test's database on a client that records every filter it sends."""
-    queries = QueryLog(db.name)
-    client = make_client(MONGO_URL, event_listeners=[queries])
-    yield client[db.name], queries
-    client.close()
 
 
 def plan_nodes(explain: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
@@ -64,9 +52,9 @@ async def unindexed_plans(db: Database, queries: QueryLog, collections: set[str]
 
 
 async def test_stream_reads_command_lookups_and_outbox_markers_use_an_index(
-    watched: tuple[Database, QueryLog],
+    watched_db: tuple[Database, QueryLog],
 ) -> None:
-    db, queries = watched
+    db, queries = watched_db
     store = StreamStore(db)
     await store.ensure_indexes()
     await db[ENTRIES].insert_many(
@@ -92,8 +80,8 @@ async def test_stream_reads_command_lookups_and_outbox_markers_use_an_index(
     assert [nodes for _, _, nodes in await unindexed_plans(db, queries, {ENTRIES})] != []
 
 
-async def test_order_and_item_lists_of_one_user_use_an_index(watched: tuple[Database, QueryLog]) -> None:
-    db, queries = watched
+async def test_order_and_item_lists_of_one_user_use_an_index(watched_db: tuple[Database, QueryLog]) -> None:
+    db, queries = watched_db
     store = ListingStore(db)
     await store.ensure_indexes()
     await db["orders"].insert_many(
@@ -124,8 +112,8 @@ async def test_order_and_item_lists_of_one_user_use_an_index(watched: tuple[Data
     assert await unindexed_plans(db, queries, {"orders", "items"}) == []
 
 
-async def test_agreement_lists_of_one_buyer_use_an_index(watched: tuple[Database, QueryLog]) -> None:
-    db, queries = watched
+async def test_agreement_lists_of_one_buyer_use_an_index(watched_db: tuple[Database, QueryLog]) -> None:
+    db, queries = watched_db
     store = PaymentStore(db, reconcile_after_s=60)
     await store.ensure_indexes()
     await db["agreements"].insert_many(

@@ -7,15 +7,13 @@ in-memory database side by side; what only a real server can show (the queries i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from shared.errors import InvalidState
-from shared.mongo import Database, make_client
+from shared.mongo import Database
 from shared.streams import ENTRIES, SNAPSHOTS, StreamStore, execute
 from tests.support.counter import COUNTER, Close, Increment
-from tests.support.infra import MONGO_URL
 from tests.support.memory import MemoryDatabase, as_database
 from tests.support.queries import QueryLog, leading_fields
 from tests.unit.shared.collection_contract import *  # noqa: F403
@@ -32,14 +30,12 @@ def database(request: pytest.FixtureRequest) -> Database:
 
 
 @pytest.fixture
-async def watched(db: Database) -> AsyncIterator[tuple[StreamStore, QueryLog]]:
+async def watched(watched_db: tuple[Database, QueryLog]) -> tuple[StreamStore, QueryLog]:
     """A store on a client that records every query it sends."""
-    queries = QueryLog(db.name)
-    client = make_client(MONGO_URL, event_listeners=[queries])
-    s = StreamStore(client[db.name])
-    await s.ensure_indexes()
-    yield s, queries
-    client.close()
+    db, queries = watched_db
+    store = StreamStore(db)
+    await store.ensure_indexes()
+    return store, queries
 
 
 async def test_stream_queries_after_conflicts_and_refusals_are_equalities_on_index_leading_fields(

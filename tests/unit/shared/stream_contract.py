@@ -31,6 +31,7 @@ __all__ = [
     "test_a_claim_that_loses_to_the_writer_keeps_the_marker_and_the_entry_is_published",
     "test_a_command_id_is_applied_once",
     "test_a_command_id_recorded_on_another_stream_is_a_conflict_never_already_applied",
+    "test_a_new_stream_hint_skips_the_first_read_and_is_never_wrong",
     "test_a_parked_stream_is_held_back_visibly_until_released",
     "test_a_rejected_command_appends_nothing",
     "test_a_relay_stops_its_batch_once_its_lease_slot_is_over",
@@ -134,6 +135,24 @@ async def test_entries_start_unpublished_and_carry_their_events(store: StreamSto
     assert outcome.entry is not None
     await store.mark_published("pub-1", outcome.entry.seq)
     assert [e for e in await store.unpublished(100) if e.stream_id == "pub-1"] == []
+
+
+async def test_a_new_stream_hint_skips_the_first_read_and_is_never_wrong(store: StreamStore) -> None:
+    fresh = await execute(store, COUNTER, "new-1", Increment(by=3), new_stream=True)
+    assert (fresh.seq, fresh.state.value, fresh.created) == (1, 3, True)
+    # A stream that exists after all: the append meets its seq 1, and the command is decided on its real state.
+    again = await execute(store, COUNTER, "new-1", Increment(by=4), new_stream=True)
+    assert (again.seq, again.state.value, again.created) == (2, 7, False)
+    # Its first run, when the hint was given on a retry, answers as a retry.
+    first = await execute(store, COUNTER, "new-2", Increment(by=1), command_id="cmd-new-2", new_stream=True)
+    retry = await execute(store, COUNTER, "new-2", Increment(by=1), command_id="cmd-new-2", new_stream=True)
+    assert retry.already_applied and retry.entry is not None and first.entry is not None
+    assert retry.entry.seq == first.entry.seq == 1
+    # And a refusal by the real state stands.
+    await execute(store, COUNTER, "new-3", Close())
+    with pytest.raises(InvalidState):
+        await execute(store, COUNTER, "new-3", Increment(by=1), new_stream=True)
+    assert [e.seq for e in await store.read("new-1")] == [1, 2]
 
 
 async def test_a_retried_command_is_found_by_its_entry_and_applied_once(store: StreamStore) -> None:
