@@ -552,13 +552,32 @@ class Streams(Generic[S, C]):
     async def run(
         self, stream_id: str, command: C, cause: Cause | None = None, *, new_stream: bool = False
     ) -> Outcome[S]:
-        """Run a command (`new_stream`: on a stream id just made up, see `execute`)."""
-        outcome = await execute_projected(
-            self.store, self.aggregate, stream_id, command, self.project, cause, new_stream=new_stream
-        )
-        if outcome.seq:
-            self._remember(stream_id, outcome.seq)
+        """Run a command and write the projection (`new_stream`: on a stream id just made up, see `execute`)."""
+        outcome = await self.run_unprojected(stream_id, command, cause, new_stream=new_stream)
+        await self.project_outcome(stream_id, outcome)
         return outcome
+
+    async def run_unprojected(
+        self, stream_id: str, command: C, cause: Cause | None = None, *, new_stream: bool = False
+    ) -> Outcome[S]:
+        """Run a command only: the caller writes the projection with `project_outcome`, when it can do so alongside
+        its next step (the projection is a cache: a lost write is healed from the stream)."""
+        return await execute(
+            self.store,
+            self.aggregate,
+            stream_id,
+            command,
+            command_id=cause.command_id if cause else None,
+            causation_id=cause.causation_id if cause else None,
+            correlation_id=cause.correlation_id if cause else None,
+            new_stream=new_stream,
+        )
+
+    async def project_outcome(self, stream_id: str, outcome: Outcome[S]) -> None:
+        """Write the projection of a command's outcome (also when it changed nothing, which heals it)."""
+        if outcome.seq:
+            await self.project(outcome.state, outcome.seq)
+            self._remember(stream_id, outcome.seq)
 
     async def reproject(self, stream_id: str, seq: int) -> bool:
         """Rewrite the projection from the stream if it is behind `seq` (a projection write lost to a crash); one

@@ -6,6 +6,7 @@ the order, so running it again (from the consumer of our own events, or the swee
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -165,11 +166,26 @@ class Listing:
             check_seller_accepts(channel, shop.wechat_collection == "active")
         order_id = new_id("ord")
         # The item is part of the key: the same request id on another item is another reservation.
-        reserved = await self._item(
-            item_id,
-            ReserveItem(order_id=order_id, buyer_id=buyer_id),
-            command_id=f"reserve:{item_id}:{buyer_id}:{request_id}" if request_id else None,
+        key = f"reserve:{item_id}:{buyer_id}:{request_id}" if request_id else None
+        reserved = await self.items.run_unprojected(
+            item_id, ReserveItem(order_id=order_id, buyer_id=buyer_id), Cause(command_id=key) if key else None
         )
+        # The item's projection is written while the order is opened: the request waits for one write, not two.
+        projected = asyncio.ensure_future(self.items.project_outcome(item_id, reserved))
+        try:
+            return await self._open_order(item_id, buyer_id, channel, method, order_id, reserved)
+        finally:
+            await projected
+
+    async def _open_order(
+        self,
+        item_id: str,
+        buyer_id: str,
+        channel: Channel,
+        method: PaymentMethod,
+        order_id: str,
+        reserved: Outcome[Item],
+    ) -> Order:
         held = reserved.state
         if reserved.already_applied and reserved.entry is not None:
             # A retried request: its first reservation decides the order. If that order was never written (a crash
