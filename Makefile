@@ -74,4 +74,4 @@ bench: infra
 	$(PY) -m bench.run
 
 clean: stop infra-stop
-	rm -rf .data
+	deploy/infra.sh clean

@@ -3,7 +3,7 @@
 # and Jaeger v1.76.0, both built from the Go module proxy through the tool modules deploy/tools/{ferretdb,jaeger}. Idempotent: re-running starts only what is not running,
 # and `stop` stops only what this script started (by pid file, never by process name).
 #
-#   deploy/infra.sh start | stop | status | build
+#   deploy/infra.sh start | stop | status | build | clean
 #
 # Environment: FISHBRIDGE_DATA (default <repo>/.data), FISHBRIDGE_CACHE (default ~/.cache/fishbridge),
 # FERRETDB_ADDR (127.0.0.1:27017), FISHBRIDGE_PG_PORT (54329), PYTHON (the venv's python, for the Mongo readiness ping).
@@ -18,6 +18,7 @@ FERRETDB_ADDR=${FERRETDB_ADDR:-127.0.0.1:27017}
 PG_PORT=${FISHBRIDGE_PG_PORT:-54329}
 PG_DATA=$DATA/postgres
 PG_RUN=$DATA/postgres-run
+PG_LOG=$LOGS/postgres.log
 PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin
@@ -117,6 +118,30 @@ as_pg() {
 }
 
 # Over TCP, so that a cluster another checkout started on the port (with its socket elsewhere) is reached the same way.
+# The cluster lives under $DATA, unless the `postgres` user cannot reach it (a checkout under a directory closed to
+# others, such as /root): then in a directory of its own under /var/tmp, named after $DATA, with its log linked
+# from $LOGS/postgres.log so that it is found where the others are.
+PG_ELSEWHERE=
+pg_locate() {
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$DATA"; then
+    PG_ELSEWHERE=/var/tmp/fishbridge-postgres-$(printf '%s' "$DATA" | sha256sum | cut -c1-12)
+    PG_DATA=$PG_ELSEWHERE/data
+    PG_RUN=$PG_ELSEWHERE/run
+    PG_LOG=$PG_ELSEWHERE/postgres.log
+  fi
+}
+pg_locate
+
+pg_place() {
+  pg_locate  # again: the postgres user may have come with the package just installed
+  [ -n "$PG_ELSEWHERE" ] || return 0
+  mkdir -p "$PG_ELSEWHERE"
+  chown postgres:postgres "$PG_ELSEWHERE"
+  touch "$PG_LOG"
+  ln -sfn "$PG_LOG" "$LOGS/postgres.log"
+  say "postgres: $DATA is closed to the postgres user; the cluster lives in $PG_ELSEWHERE"
+}
+
 pg_up() { as_pg "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
 psql_pg() { as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
@@ -131,9 +156,10 @@ start_postgres() {
   fi
   local bin
   bin=$(pg_bin) || die "postgres: no initdb under /usr/lib/postgresql"
+  pg_place
   mkdir -p "$PG_RUN"
-  touch "$LOGS/postgres.log"
-  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_RUN" "$LOGS/postgres.log"; fi
+  touch "$PG_LOG"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_RUN" "$PG_LOG"; fi
   if ! pg_ours_running "$bin" && pg_up; then
     # Another checkout's cluster on the port: use it (set up below like ours), and leave it alone on stop.
     say "postgres: 127.0.0.1:$PG_PORT already answers (not started here); using it"
@@ -146,7 +172,7 @@ start_postgres() {
     if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_DATA"; fi
     chmod 700 "$PG_DATA"
     # FerretDB needs UTF8 with the C, POSIX or en_US.UTF8 locale. Local connections only, trusted.
-    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >>"$LOGS/postgres.log"
+    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >>"$PG_LOG"
     echo "include_if_exists = 'fishbridge.conf'" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
   fi
   # Our settings, copied on every start so that a change to deploy/postgres/postgresql.conf reaches the cluster.
@@ -156,9 +182,9 @@ start_postgres() {
     as_pg "$bin/pg_ctl" -D "$PG_DATA" reload >/dev/null
   else
     say "postgres: starting on 127.0.0.1:$PG_PORT"
-    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 \
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
       -o "-p $PG_PORT -k $PG_RUN -c listen_addresses=127.0.0.1" start >/dev/null ||
-      die "postgres: did not start (see $LOGS/postgres.log)"
+      die "postgres: did not start (see $PG_LOG)"
     head -1 "$PG_DATA/postmaster.pid" >"$PIDS/postgres.pid"
   fi
   wait_for postgres 60 pg_up
@@ -243,5 +269,6 @@ case "${1:-}" in
   start) build; start_rabbitmq; start_postgres; start_ferretdb; start_jaeger ;;
   stop) stop_pid jaeger "$(tool_bin jaeger)"; stop_pid ferretdb "$(tool_bin ferretdb)"; stop_postgres; stop_rabbitmq ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status|build" >&2; exit 2 ;;
+  clean) rm -rf "$DATA" ${PG_ELSEWHERE:+"$PG_ELSEWHERE"} ;;  # after stop: every data directory this script made
+  *) echo "usage: $0 start|stop|status|build|clean" >&2; exit 2 ;;
 esac
