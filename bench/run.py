@@ -12,13 +12,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.sizes import SIZES, measure_sizes, report
+from bench.sizes import SIZES, measure_sizes, payment_body, report
 from bench.timing import median_ms, median_sync_ms
 from shared.mongo import make_client
 from shared.protocols import alipay as ap
@@ -142,23 +142,7 @@ async def measure() -> None:
             winners = sum(r.status == 201 for r in replies)
             for r in replies:
                 r.release()
-            expires = (datetime.now(UTC) + timedelta(minutes=15)).isoformat()
-            pay = await median_ms(
-                lambda: post(
-                    f"{payment.url}/internal/v1/payments",
-                    {
-                        "order_id": f"ord_{uuid.uuid4().hex}",
-                        "buyer_id": "usr_b",
-                        "seller_id": seller,
-                        "channel": "app",
-                        "method": "alipay",
-                        "amount_fen": 100,
-                        "expires_at": expires,
-                        "description": "bench",
-                    },
-                ),
-                100,
-            )
+            pay = await median_ms(lambda: post(f"{payment.url}/internal/v1/payments", payment_body(seller)), 100)
 
         merchant_key = wp.load_private_key((KEYS / "TEST_ONLY_wechatpay_merchant_private.pem").read_bytes())
         wechat_sign = median_sync_ms(
