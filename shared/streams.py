@@ -112,6 +112,8 @@ ORPHAN_MARKER_S = 60.0
 MAX_SKIPPED_IN_QUERY = 1_000
 # How many streams' projected positions a process keeps in memory (`Streams`), to skip re-projection lookups.
 PROJECTED_REMEMBERED = 10_000
+# How many of its own unpublished entries a process keeps in memory for its relay (`StreamStore`).
+APPENDED_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,9 @@ class StreamStore:
         self.clock = clock or SystemClock()
         self._new_event_id = new_event_id
         self._appended: list[Callable[[], None]] = []
+        # The entries this process appended and has not published yet, by `_id`: the relay of the same process takes
+        # them from here instead of reading them back (a bounded cache; anything missing is read from the database).
+        self._unpublished: OrderedDict[str, Entry] = OrderedDict()
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every successful append of this process (the relay wakes up instead of polling)."""
@@ -250,6 +255,9 @@ class StreamStore:
             if not is_duplicate_key(exc):
                 raise
             raise await self._taken(stream_id, seq, command_id) from None
+        self._unpublished[doc["_id"]] = entry
+        if len(self._unpublished) > APPENDED_REMEMBERED:
+            self._unpublished.popitem(last=False)
         for listener in self._appended:
             listener()
         return entry
@@ -270,6 +278,7 @@ class StreamStore:
         """An entry is published once its marker is gone: one delete, the entry itself is never rewritten (its
         `published` flag is set only on entries that never needed publishing: no-op claims and skipped entries)."""
         await self.outbox.delete_one({"_id": f"{stream_id}#{seq}"})
+        self._unpublished.pop(f"{stream_id}#{seq}", None)
 
     async def is_published(self, stream_id: str, seq: int) -> bool:
         """True when the entry exists and no marker waits for it."""
@@ -299,6 +308,11 @@ class StreamStore:
         for marker in markers:
             stream_id, seq = marker["stream_id"], int(marker["seq"])
             if stream_id in stopped or stream_id in skip or taken.get(stream_id, 0) >= per_stream:
+                continue
+            mine = self._unpublished.get(marker["_id"])
+            if mine is not None:
+                entries.append(mine)
+                taken[stream_id] = taken.get(stream_id, 0) + 1
                 continue
             doc = await self.entries.find_one({"_id": marker["_id"]})
             if doc is None:
@@ -380,6 +394,7 @@ class StreamStore:
             skipped = {"reason": parked["reason"], "at": self.clock.now()}
             await self.entries.update_one({"_id": doc_id}, {"$set": {"published": True, "skipped": skipped}})
             await self.outbox.delete_one({"_id": doc_id})
+            self._unpublished.pop(doc_id, None)
         await self.db[PARKED].delete_one({"_id": stream_id})
         labels = {"database": self.db.name, "skipped": str(skip).lower()}
         REGISTRY.inc("stream_released_total", "Parked streams released", labels)

@@ -21,7 +21,7 @@ from shared.events import Envelope
 from shared.http.metrics import REGISTRY
 from shared.mongo import Database
 from shared.relay import LEASES, Relay, SlotLease
-from shared.streams import AlreadyApplied, NewEvent, StreamConflict, StreamStore, execute, load
+from shared.streams import AlreadyApplied, NewEvent, OutboxScan, StreamConflict, StreamStore, execute, load
 from tests.support.counter import COUNTER, Close, Increment
 from tests.support.infra import eventually
 
@@ -47,6 +47,7 @@ __all__ = [
     "test_releasing_a_parked_entry_with_skip_never_publishes_it_and_goes_on_after_it",
     "test_snapshot_plus_tail_equals_full_replay",
     "test_streams_in_back_off_do_not_starve_the_others",
+    "test_the_appending_process_and_another_see_the_same_outbox",
     "test_the_outbox_lists_each_appended_entry_until_published",
 ]
 
@@ -451,3 +452,23 @@ async def test_a_relay_stops_its_batch_once_its_lease_slot_is_over(store: Stream
     assert await SlotLease(db, "relay", slot_s=5, now=clock).holds()
     assert await relay.run_once() == 0
     assert bus.seqs("slot-1") == [1, 2]
+
+
+async def test_the_appending_process_and_another_see_the_same_outbox(store: StreamStore) -> None:
+    """The appending process's relay takes its own entries from memory, another's reads them: the same entries,
+    gone for both once published."""
+    other = StreamStore(store.db)
+    await execute(store, COUNTER, "mem-1", Increment(by=1))
+    await execute(store, COUNTER, "mem-1", Increment(by=2))
+
+    def mine(scan: OutboxScan) -> list[tuple[int, Any]]:
+        return [(e.seq, e.events[0].payload) for e in scan.entries if e.stream_id == "mem-1"]
+
+    here, there = await store.scan_outbox(limit=100, per_stream=100), await other.scan_outbox(limit=100, per_stream=100)
+    assert mine(here) == mine(there) == [(1, {"by": 1, "value": 1}), (2, {"by": 2, "value": 3})]
+    await other.mark_published("mem-1", 1)  # published by the other process's relay
+    assert [seq for seq, _ in mine(await store.scan_outbox(limit=100, per_stream=100))] == [2]
+    await store.mark_published("mem-1", 2)
+    assert mine(await store.scan_outbox(limit=100, per_stream=100)) == []
+    assert mine(await other.scan_outbox(limit=100, per_stream=100)) == []
+    assert await store.is_published("mem-1", 1) and await other.is_published("mem-1", 2)
