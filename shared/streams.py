@@ -47,6 +47,7 @@ __all__ = [
     "StreamStore",
     "Streams",
     "execute",
+    "execute_caused",
     "execute_projected",
     "load",
     "load_tail",
@@ -493,6 +494,28 @@ async def execute(
     raise StreamConflict(f"{stream_id}: gave up after {max_attempts} conflicting attempts")
 
 
+async def execute_caused(
+    store: StreamStore,
+    aggregate: Aggregate[S, C],
+    stream_id: str,
+    command: C,
+    cause: Cause | None,
+    *,
+    new_stream: bool = False,
+) -> Outcome[S]:
+    """`execute` with the command id, causation and correlation of `cause`."""
+    return await execute(
+        store,
+        aggregate,
+        stream_id,
+        command,
+        command_id=cause.command_id if cause else None,
+        causation_id=cause.causation_id if cause else None,
+        correlation_id=cause.correlation_id if cause else None,
+        new_stream=new_stream,
+    )
+
+
 async def execute_projected(
     store: StreamStore,
     aggregate: Aggregate[S, C],
@@ -504,16 +527,7 @@ async def execute_projected(
     new_stream: bool = False,
 ) -> Outcome[S]:
     """`execute`, then write the aggregate's projection (also when the command changed nothing, which heals it)."""
-    outcome = await execute(
-        store,
-        aggregate,
-        stream_id,
-        command,
-        command_id=cause.command_id if cause else None,
-        causation_id=cause.causation_id if cause else None,
-        correlation_id=cause.correlation_id if cause else None,
-        new_stream=new_stream,
-    )
+    outcome = await execute_caused(store, aggregate, stream_id, command, cause, new_stream=new_stream)
     if outcome.seq:
         await project(outcome.state, outcome.seq)
     return outcome
@@ -577,16 +591,7 @@ class Streams(Generic[S, C]):
     ) -> Outcome[S]:
         """Run a command only: the caller writes the projection with `project_outcome`, when it can do so alongside
         its next step (the projection is a cache: a lost write is healed from the stream)."""
-        return await execute(
-            self.store,
-            self.aggregate,
-            stream_id,
-            command,
-            command_id=cause.command_id if cause else None,
-            causation_id=cause.causation_id if cause else None,
-            correlation_id=cause.correlation_id if cause else None,
-            new_stream=new_stream,
-        )
+        return await execute_caused(self.store, self.aggregate, stream_id, command, cause, new_stream=new_stream)
 
     async def project_outcome(self, stream_id: str, outcome: Outcome[S]) -> None:
         """Write the projection of a command's outcome (also when it changed nothing, which heals it)."""
