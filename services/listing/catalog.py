@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from services.listing.domain import MAX_PRICE_FEN, Condition
 from shared.pagination import Keyset, after, decode_cursor
 
-Sort = Literal["newest", "price_asc", "price_desc"]
+Sort = Literal["newest", "price_asc", "price_desc", "relevance"]
 _RUNS = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _MAX_PREFIX = 15
 
@@ -66,7 +66,7 @@ class CatalogQuery(BaseModel):
     seller_id: str | None = Field(default=None, max_length=64)
     min_price_fen: int | None = Field(default=None, ge=0, le=MAX_PRICE_FEN)
     max_price_fen: int | None = Field(default=None, ge=0, le=MAX_PRICE_FEN)
-    sort: Sort = "newest"
+    sort: Sort | None = None  # relevance when `q` is given, else newest
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=500)
 

@@ -1,0 +1,344 @@
+"""The catalog's search index: Tantivy, with Chinese word segmentation (rjieba, the jieba-rs binding).
+
+A pure cache of the items on sale, kept current from item events by each replica (services/listing/catalog_feed.py)
+and rebuilt from the items projection at start: nothing here is the truth. Text is segmented once, in Python:
+titles and descriptions with jieba's search mode (every word and the words inside it: 九成新 → 九成, 九成新), queries
+with its accurate mode, Latin words and digits lower-cased; the index stores the tokens space-separated under
+Tantivy's `whitespace` tokenizer, so both sides agree exactly. A handful of synonyms (SYNONYMS) are added to an
+item's own `synonyms` field at index time, so `苹果手机` finds an `iPhone 13` and `单车` a `自行车`.
+
+A query with `q` is ranked by BM25 (title above description above synonyms) unless a sort is asked for; every
+query term must match. Pages are keyset pages on a unique 63-bit sort key per item (the sort value, then 20 bits of
+the item id's hash), so a cursor stays right while items are added and sold between pages; relevance pages, whose
+order has no such key, continue by offset.
+
+Writes are batched: upserts and removals queue up and one `flush` applies them and commits, in a worker thread
+(a commit is expensive and must never block the event loop); searches read the last committed state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import rjieba
+import tantivy
+
+from services.listing.catalog import CatalogQuery
+from services.listing.domain import Item
+from shared.pagination import decode_cursor, encode_cursor
+
+_WORD = re.compile(r"[0-9a-z]+(?:[.+#][0-9a-z]+)*|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HASH_BITS = 20
+_HASH_MASK = (1 << _HASH_BITS) - 1
+_SORTS = {"newest": ("k_new", True), "price_asc": ("k_price", False), "price_desc": ("k_price", True)}
+WRITER_HEAP_BYTES = 50_000_000
+# BM25 weights of the fields a query term may match in.
+TITLE_BOOST = 3.0
+DESCRIPTION_BOOST = 1.0
+SYNONYM_BOOST = 1.0
+
+# Words that name the same thing, as shoppers type them. An item holding any word of a group is also indexed under
+# the group's other words (in a low-weight field), so a query for any of them finds it.
+SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("iphone", "苹果手机"),
+    ("ipad", "苹果平板"),
+    ("macbook", "苹果电脑"),
+    ("airpods", "苹果耳机"),
+    ("自行车", "单车"),
+    ("笔记本", "笔记本电脑", "laptop"),
+    ("手机", "phone"),
+    ("耳机", "earphone", "headphone"),
+    ("相机", "camera"),
+    ("switch", "任天堂"),
+    ("kindle", "电子书阅读器"),
+    ("羽绒服", "down jacket"),
+)
+
+
+def _cut(text: str, *, search_mode: bool) -> list[str]:
+    words = rjieba.cut_for_search(text) if search_mode else rjieba.cut(text)
+    out: list[str] = []
+    for word in words:
+        out.extend(_WORD.findall(word.lower()))
+    return out
+
+
+def analyze(text: str) -> list[str]:
+    """The tokens an item's text is indexed under: every word jieba finds (and the words inside it), lower-cased."""
+    return _cut(text, search_mode=True)
+
+
+def query_tokens(q: str) -> list[str]:
+    """The terms a query must all match: jieba's accurate cut, lower-cased, each once."""
+    seen: list[str] = []
+    for token in _cut(q, search_mode=False):
+        if token not in seen:
+            seen.append(token)
+    return seen
+
+
+def _synonym_index() -> list[tuple[list[str], list[str]]]:
+    """For each synonym (as the tokens a query for it yields), the tokens of its group's other words."""
+    pairs = []
+    for group in SYNONYMS:
+        tokens = [query_tokens(word) for word in group]
+        for i, own in enumerate(tokens):
+            others = [t for j, other in enumerate(tokens) if j != i for t in other]
+            pairs.append((own, others))
+    return pairs
+
+
+_SYNONYM_PAIRS = _synonym_index()
+
+
+def synonyms_of(tokens: Sequence[str]) -> list[str]:
+    """The tokens an item is also found by: the other words of each synonym group whose word its text holds."""
+    have = set(tokens)
+    extra: list[str] = []
+    for own, others in _SYNONYM_PAIRS:
+        if own and set(own) <= have:
+            extra.extend(t for t in others if t not in have and t not in extra)
+    return extra
+
+
+def _key(value: int, item_id: str) -> int:
+    """A unique, ordered 63-bit sort key: the value, then 20 bits of the id's hash to break ties."""
+    digest = int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=4).digest(), "big")
+    return (value << _HASH_BITS) | (digest & _HASH_MASK)
+
+
+def _ms(at: datetime | None) -> int:
+    return int((at or datetime(1970, 1, 1, tzinfo=UTC)).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Card:
+    """An item as the catalog shows it (the seller's shop facts are added by the route)."""
+
+    item_id: str
+    shop_id: str
+    data: dict[str, Any]
+
+
+def _schema() -> tantivy.Schema:
+    b = tantivy.SchemaBuilder()
+    b.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("title", tokenizer_name="whitespace", index_option="freq")
+    b.add_text_field("description", tokenizer_name="whitespace", index_option="freq")
+    b.add_text_field("synonyms", tokenizer_name="whitespace", index_option="freq")
+    for name in ("status", "category", "condition", "city", "seller_id"):
+        b.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    b.add_integer_field("price_fen", indexed=True, fast=True)
+    b.add_integer_field("k_new", indexed=True, fast=True)
+    b.add_integer_field("k_price", indexed=True, fast=True)
+    b.add_bytes_field("card", stored=True)
+    return b.build()
+
+
+class CatalogIndex:
+    """One replica's index of the items on sale: in `path`, or in memory when `path` is None (tests)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.schema = _schema()
+        self.path = path
+        self.index = self._open(path)
+        self._writer = self.index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
+        self._lock = threading.Lock()  # the writer is used by one flush at a time, in a worker thread
+        self._pending: dict[str, tuple[int, Item | None]] = {}  # item id → (seq, item or None for a removal)
+        self._seqs: dict[str, int] = {}  # the seq each item was last written at (never go back)
+        self._flushing = asyncio.Lock()
+        self.searcher = self.index.searcher()
+
+    def _open(self, path: Path | None) -> tantivy.Index:
+        if path is None:
+            return tantivy.Index(self.schema)
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            if tantivy.Index.exists(str(path)):
+                index = tantivy.Index.open(str(path))
+                if str(index.schema) == str(self.schema):
+                    return index
+        except (ValueError, OSError):
+            pass  # unreadable or from another schema: it is a cache, start again
+        shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return tantivy.Index(self.schema, path=str(path))
+
+    # ------------------------------------------------------------------------------------------------ writes
+
+    def put(self, item: Item, seq: int) -> None:
+        """Queue the item at stream position `seq` (ignored if an equal or later one was written or is queued):
+        indexed if it is on sale, removed otherwise."""
+        known = max(self._seqs.get(item.item_id, 0), self._pending.get(item.item_id, (0, None))[0])
+        if seq <= known:
+            return
+        self._pending[item.item_id] = (seq, item if item.status == "on_sale" else None)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Apply the queued writes and commit, in a worker thread; the searches see them afterwards. How many."""
+        async with self._flushing:
+            if not self._pending:
+                return 0
+            batch, self._pending = self._pending, {}
+            await asyncio.to_thread(self._apply, batch)
+            for item_id, (seq, _) in batch.items():
+                self._seqs[item_id] = max(seq, self._seqs.get(item_id, 0))
+            self.searcher = self.index.searcher()
+            return len(batch)
+
+    def _apply(self, batch: dict[str, tuple[int, Item | None]]) -> None:
+        with self._lock:
+            for item_id, (_, item) in batch.items():
+                self._writer.delete_documents_by_term("id", item_id)
+                if item is not None:
+                    self._writer.add_document(self._document(item))
+            self._writer.commit()
+            self.index.reload()
+
+    def rebuild(self, items: Iterable[tuple[Item, int]]) -> int:
+        """Replace the whole index with `items` (item, seq), committed at once; blocking, for start-up and the
+        `reindex` command. How many items are on sale in it."""
+        with self._lock:
+            self._writer.delete_all_documents()
+            self._seqs = {}
+            count = 0
+            for item, seq in items:
+                self._seqs[item.item_id] = seq
+                if item.status == "on_sale":
+                    self._writer.add_document(self._document(item))
+                    count += 1
+            self._writer.commit()
+            self.index.reload()
+        self.searcher = self.index.searcher()
+        return count
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.wait_merging_threads()
+
+    def _document(self, item: Item) -> tantivy.Document:
+        title, description = analyze(item.title), analyze(item.description)
+        card = {
+            "id": item.item_id,
+            "shop_id": item.shop_id,
+            "seller_id": item.seller_id,
+            "title": item.title,
+            "description": item.description,
+            "category": item.category,
+            "condition": item.condition,
+            "price_fen": item.price_fen,
+            "images": item.images,
+            "city": item.city,
+            "status": item.status,
+            "created_at": item.created_at.isoformat() if item.created_at else None,
+            "updated_at": item.updated_at.isoformat() if item.updated_at else None,
+            "published_at": item.published_at.isoformat() if item.published_at else None,
+        }
+        return tantivy.Document(
+            id=item.item_id,
+            title=" ".join(title),
+            description=" ".join(description),
+            synonyms=" ".join(synonyms_of(title + description)),
+            status=item.status,
+            category=item.category,
+            condition=item.condition,
+            city=item.city,
+            seller_id=item.seller_id,
+            price_fen=item.price_fen,
+            k_new=_key(_ms(item.published_at), item.item_id),
+            k_price=_key(item.price_fen, item.item_id),
+            card=json.dumps(card, ensure_ascii=False).encode(),
+        )
+
+    # ------------------------------------------------------------------------------------------------ reads
+
+    def _term(self, field: str, value: str) -> tantivy.Query:
+        return tantivy.Query.term_query(self.schema, field, value)
+
+    def _text_query(self, tokens: Sequence[str]) -> tantivy.Query:
+        """Every token must match, in the title (weighted most), the description or the synonyms."""
+        must = []
+        for token in tokens:
+            fields = [
+                tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST),
+                tantivy.Query.boost_query(self._term("description", token), DESCRIPTION_BOOST),
+                tantivy.Query.boost_query(self._term("synonyms", token), SYNONYM_BOOST),
+            ]
+            must.append((tantivy.Occur.Must, tantivy.Query.boolean_query([(tantivy.Occur.Should, f) for f in fields])))
+        return tantivy.Query.boolean_query(must)
+
+    def search(self, query: CatalogQuery) -> tuple[list[Card], str | None]:
+        """One page of cards in the query's order, and the cursor of the next page (None on the last)."""
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, self._term("status", "on_sale"))]
+        for name in ("category", "condition", "city", "seller_id"):
+            value = getattr(query, name)
+            if value:
+                clauses.append((tantivy.Occur.Must, self._term(name, value)))
+        if query.min_price_fen is not None or query.max_price_fen is not None:
+            price = tantivy.Query.range_query(
+                self.schema, "price_fen", tantivy.FieldType.Integer, query.min_price_fen, query.max_price_fen
+            )
+            clauses.append((tantivy.Occur.Must, price))
+        tokens = query_tokens(query.q) if query.q else []
+        if query.q and not tokens:
+            return [], None  # nothing in it can be searched for (punctuation only)
+        if tokens:
+            clauses.append((tantivy.Occur.Must, self._text_query(tokens)))
+        sort = query.sort or ("relevance" if tokens else "newest")
+        offset = 0
+        if sort == "relevance":
+            if query.cursor:
+                offset, _ = decode_cursor(query.cursor, "relevance")
+                if not isinstance(offset, int) or offset < 0:
+                    offset = 0
+        else:
+            field, descending = _SORTS[sort]
+            if query.cursor:
+                key, _ = decode_cursor(query.cursor, sort)
+                if isinstance(key, int):
+                    lower, upper = (None, key) if descending else (key, None)
+                    after = tantivy.Query.range_query(
+                        self.schema,
+                        field,
+                        tantivy.FieldType.Integer,
+                        lower,
+                        upper,
+                        include_lower=lower is None,
+                        include_upper=upper is None,
+                    )
+                    clauses.append((tantivy.Occur.Must, after))
+        compiled = tantivy.Query.boolean_query(clauses)
+        searcher = self.searcher
+        if sort == "relevance":
+            hits = searcher.search(compiled, query.limit + 1, count=False, offset=offset).hits
+        else:
+            field, descending = _SORTS[sort]
+            order = tantivy.Order.Desc if descending else tantivy.Order.Asc
+            hits = searcher.search(compiled, query.limit + 1, count=False, order_by_field=field, order=order).hits
+        cards = []
+        for _, address in hits:
+            data = json.loads(searcher.doc(address)["card"][0])
+            cards.append(Card(item_id=data["id"], shop_id=data["shop_id"], data=data))
+        more = len(cards) > query.limit
+        cards = cards[: query.limit]
+        if not more or not cards:
+            return cards, None
+        last = cards[-1]
+        if sort == "relevance":
+            return cards, encode_cursor("relevance", offset + query.limit, last.item_id)
+        value = _ms(datetime.fromisoformat(last.data["published_at"])) if sort == "newest" else last.data["price_fen"]
+        return cards, encode_cursor(sort, _key(value, last.item_id), last.item_id)
