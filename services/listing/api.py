@@ -7,9 +7,9 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.listing.catalog import SORTS, CatalogQuery
+from services.listing.catalog import CatalogQuery
 from services.listing.domain import Item, ItemFields, ItemStatus, NewItemFields, Shop
-from services.listing.keys import LISTING, STORE
+from services.listing.keys import CATALOG, LISTING, STORE
 from services.listing.orders import Order, OrderStatus
 from services.listing.store import ORDER_LIST, SELLER_ITEMS
 from shared.errors import NotFound, ValidationFailed
@@ -121,6 +121,22 @@ def item_view(item: Item | dict[str, Any], shop: dict[str, Any] | Shop | None) -
         "created_at": _iso(i.created_at),
         "updated_at": _iso(i.updated_at),
         "published_at": _iso(i.published_at),
+        "seller": seller,
+    }
+
+
+def card_view(card: dict[str, Any], shop: dict[str, Any] | None) -> dict[str, Any]:
+    """A catalog card (as the search index stores it) in `item_view`'s shape."""
+    seller: dict[str, Any] = {"id": card["seller_id"], "shop_id": card["shop_id"]}
+    if shop is not None:
+        seller |= shop
+    fields = ("title", "description", "category", "condition", "price_fen", "images", "city", "status")
+    return {
+        "id": card["id"],
+        **{name: card[name] for name in fields},
+        "created_at": card["created_at"],
+        "updated_at": card["updated_at"],
+        "published_at": card["published_at"],
         "seller": seller,
     }
 
@@ -242,12 +258,11 @@ async def seller_items(request: web.Request) -> web.Response:
 
 
 async def catalog(request: web.Request) -> web.Response:
+    """A page of the catalog from this replica's search index, with each seller's shop facts: no database query."""
     query = parse_query(request, CatalogQuery)
-    store = request.app[STORE]
-    rows = await store.catalog(query)
-    shops = await store.shops_by_id([r["shop_id"] for r in rows])
-    items = [item_view(r, shops.get(r["shop_id"])) for r in rows[: query.limit]]
-    return _page(items, next_cursor(query.sort, SORTS[query.sort], rows, query.limit))
+    feed = request.app[CATALOG]
+    cards, cursor = feed.index.search(query)
+    return _page([card_view(card.data, feed.shop_facts(card.shop_id)) for card in cards], cursor)
 
 
 # ------------------------------------------------------------------------------------------------------- orders

@@ -7,14 +7,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.listing.api import add_routes
+from services.listing.catalog_feed import CatalogFeed, open_index
 from services.listing.consumers import handlers
-from services.listing.keys import LISTING, STORE
+from services.listing.keys import CATALOG, LISTING, STORE
 from services.listing.settings import ListingSettings
 from services.listing.store import ListingStore
 from services.listing.usecases import Listing
-from shared.http.app import create_app, internal_auth_middleware
-from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
+from shared.http.app import READINESS, create_app, internal_auth_middleware
+from shared.service import BUS, DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
+
+
+async def _ready() -> None:
+    """The catalog is subscribed and caught up (it is, once the app has started)."""
 
 
 def build_app(settings: ListingSettings) -> web.Application:
@@ -34,6 +39,27 @@ def build_app(settings: ListingSettings) -> web.Application:
         yield
 
     app.cleanup_ctx.append(stores)
+
+    async def catalog(app: web.Application) -> AsyncIterator[None]:
+        index, lock = open_index(settings.catalog_index_dir)
+        feed = CatalogFeed(
+            app[BUS],
+            app[LISTING],
+            app[STORE],
+            index,
+            service=settings.service_name,
+            commit_interval_s=settings.catalog_commit_interval_s,
+        )
+        app[CATALOG] = feed
+        await feed.start()  # subscribed and caught up before the first request
+        app[READINESS]["catalog"] = _ready
+        yield
+        await feed.stop()
+        index.close()
+        if lock is not None:
+            lock.close()
+
+    app.cleanup_ctx.append(catalog)
     app.cleanup_ctx.append(relay_context(settings, lambda app: app[LISTING].streams))
     app.cleanup_ctx.append(
         consumer_context(settings, lambda app: handlers(app[LISTING], app[DB], settings.service_name))

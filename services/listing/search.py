@@ -42,6 +42,8 @@ _HASH_BITS = 20
 _HASH_MASK = (1 << _HASH_BITS) - 1
 _SORTS = {"newest": ("k_new", True), "price_asc": ("k_price", False), "price_desc": ("k_price", True)}
 WRITER_HEAP_BYTES = 50_000_000
+# Bump whenever `_schema` or what `_document` writes changes: a directory made by another version is rebuilt.
+SCHEMA_VERSION = "1"
 # BM25 weights of the fields a query term may match in.
 TITLE_BOOST = 3.0
 DESCRIPTION_BOOST = 1.0
@@ -155,6 +157,7 @@ class CatalogIndex:
         self._writer = self.index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
         self._lock = threading.Lock()  # the writer is used by one flush at a time, in a worker thread
         self._pending: dict[str, tuple[int, Item | None]] = {}  # item id → (seq, item or None for a removal)
+        self._inflight: dict[str, tuple[int, Item | None]] = {}  # the batch being committed
         self._seqs: dict[str, int] = {}  # the seq each item was last written at (never go back)
         self._flushing = asyncio.Lock()
         self.searcher = self.index.searcher()
@@ -162,24 +165,30 @@ class CatalogIndex:
     def _open(self, path: Path | None) -> tantivy.Index:
         if path is None:
             return tantivy.Index(self.schema)
-        path.mkdir(parents=True, exist_ok=True)
+        # The directory holds the schema version it was made with: another one (or none, or an unreadable index) is
+        # a cache from another version of this code, started again.
+        marker = path / "fishbridge-schema"
         try:
-            if tantivy.Index.exists(str(path)):
-                index = tantivy.Index.open(str(path))
-                if str(index.schema) == str(self.schema):
-                    return index
+            if marker.read_text() == SCHEMA_VERSION and tantivy.Index.exists(str(path)):
+                return tantivy.Index.open(str(path))
         except (ValueError, OSError):
-            pass  # unreadable or from another schema: it is a cache, start again
-        shutil.rmtree(path)
+            pass
+        shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-        return tantivy.Index(self.schema, path=str(path))
+        index = tantivy.Index(self.schema, path=str(path))
+        marker.write_text(SCHEMA_VERSION)
+        return index
 
     # ------------------------------------------------------------------------------------------------ writes
 
     def put(self, item: Item, seq: int) -> None:
         """Queue the item at stream position `seq` (ignored if an equal or later one was written or is queued):
         indexed if it is on sale, removed otherwise."""
-        known = max(self._seqs.get(item.item_id, 0), self._pending.get(item.item_id, (0, None))[0])
+        known = max(
+            self._seqs.get(item.item_id, 0),
+            self._pending.get(item.item_id, (0, None))[0],
+            self._inflight.get(item.item_id, (0, None))[0],
+        )
         if seq <= known:
             return
         self._pending[item.item_id] = (seq, item if item.status == "on_sale" else None)
@@ -194,10 +203,24 @@ class CatalogIndex:
             if not self._pending:
                 return 0
             batch, self._pending = self._pending, {}
-            await asyncio.to_thread(self._apply, batch)
-            for item_id, (seq, _) in batch.items():
-                self._seqs[item_id] = max(seq, self._seqs.get(item_id, 0))
-            self.searcher = self.index.searcher()
+            # A rebuild since the put may have written a later state already: never go back to an older one.
+            batch = {item_id: op for item_id, op in batch.items() if op[0] > self._seqs.get(item_id, 0)}
+            if not batch:
+                return 0
+            self._inflight = batch
+            try:
+                await asyncio.to_thread(self._apply, batch)
+                for item_id, (seq, _) in batch.items():
+                    self._seqs[item_id] = max(seq, self._seqs.get(item_id, 0))
+                self.searcher = self.index.searcher()
+            except BaseException:
+                # Not committed: queue it again, behind anything newer that came meanwhile.
+                for item_id, op in batch.items():
+                    if op[0] > self._pending.get(item_id, (0, None))[0]:
+                        self._pending[item_id] = op
+                raise
+            finally:
+                self._inflight = {}
             return len(batch)
 
     def _apply(self, batch: dict[str, tuple[int, Item | None]]) -> None:
@@ -323,16 +346,21 @@ class CatalogIndex:
                     clauses.append((tantivy.Occur.Must, after))
         compiled = tantivy.Query.boolean_query(clauses)
         searcher = self.searcher
+        # Items this replica has taken off sale but not committed yet (an order just placed here) are left out now,
+        # not at the next commit: fetch as many more, to fill the page without them.
+        removed = {item_id for ops in (self._inflight, self._pending) for item_id, (_, item) in ops.items() if not item}
+        wanted = query.limit + 1 + min(len(removed), 100)
         if sort == "relevance":
-            hits = searcher.search(compiled, query.limit + 1, count=False, offset=offset).hits
+            hits = searcher.search(compiled, wanted, count=False, offset=offset).hits
         else:
             field, descending = _SORTS[sort]
             order = tantivy.Order.Desc if descending else tantivy.Order.Asc
-            hits = searcher.search(compiled, query.limit + 1, count=False, order_by_field=field, order=order).hits
+            hits = searcher.search(compiled, wanted, count=False, order_by_field=field, order=order).hits
         cards = []
         for _, address in hits:
             data = json.loads(searcher.doc(address)["card"][0])
-            cards.append(Card(item_id=data["id"], shop_id=data["shop_id"], data=data))
+            if data["id"] not in removed:
+                cards.append(Card(item_id=data["id"], shop_id=data["shop_id"], data=data))
         more = len(cards) > query.limit
         cards = cards[: query.limit]
         if not more or not cards:

@@ -25,3 +25,8 @@ class ListingSettings(ServiceSettings):
     orphan_reservation_s: float = Field(default=300.0, gt=0)
     sweep_interval_s: float = Field(default=5.0, gt=0)
     sweep_batch: int = Field(default=200, ge=1)
+    # The catalog's search index: a directory of this replica's (a cache, rebuilt from the items projection at
+    # start), or in memory when empty. Replicas on one host take separate slots under it.
+    catalog_index_dir: str = ""
+    # Index writes are committed in batches at most this often (a commit is expensive).
+    catalog_commit_interval_s: float = Field(default=0.05, gt=0)

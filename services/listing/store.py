@@ -10,10 +10,9 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from services.listing.catalog import SORTS, CatalogQuery, catalog_filter, terms
 from services.listing.domain import Item, Shop
 from services.listing.orders import Order
-from shared.mongo import Collection, Database
+from shared.mongo import Collection, Database, drop_index_if_present
 from shared.pagination import Keyset, after, sort_spec
 from shared.projections import project, projected_seq
 
@@ -30,13 +29,10 @@ class ListingStore:
     async def ensure_indexes(self) -> None:
         await self.shops.create_index([("seller_id", 1)], name="seller")
         await self.shops.create_index([("level", -1), ("_id", 1)], name="level")
-        # Catalog: one index per sort, and the common filters in front of the newest sort.
-        await self.items.create_index([("status", 1), ("published_at", -1), ("_id", -1)], name="newest")
-        await self.items.create_index([("status", 1), ("price_fen", 1), ("_id", 1)], name="price")
-        await self.items.create_index([("status", 1), ("category", 1), ("published_at", -1)], name="category")
-        await self.items.create_index([("status", 1), ("city", 1), ("published_at", -1)], name="city")
-        await self.items.create_index([("status", 1), ("condition", 1), ("published_at", -1)], name="condition")
-        await self.items.create_index([("terms", 1)], name="terms")
+        # The catalog is answered by the search index (services/listing/search.py): the indexes that served it here,
+        # and the `terms` each item carried for it, are retired.
+        for retired in ("newest", "price", "category", "city", "condition", "terms"):
+            await drop_index_if_present(self.items, retired)
         await self.items.create_index([("seller_id", 1), ("updated_at", -1), ("_id", -1)], name="seller")
         await self.items.create_index([("status", 1), ("reserved_at", 1)], name="reservations")
         await self.orders.create_index([("buyer_id", 1), ("created_at", -1), ("_id", -1)], name="buyer")
@@ -50,9 +46,7 @@ class ListingStore:
         await project(self.shops, shop.shop_id, seq, shop.model_dump())
 
     async def project_item(self, item: Item, seq: int) -> None:
-        doc = item.model_dump()
-        doc["terms"] = terms(item.title, item.description)
-        await project(self.items, item.item_id, seq, doc)
+        await project(self.items, item.item_id, seq, item.model_dump())
 
     async def project_order(self, order: Order, seq: int) -> None:
         await project(self.orders, order.order_id, seq, order.model_dump())
@@ -69,15 +63,6 @@ class ListingStore:
         wanted = sorted(set(shop_ids))
         found = await asyncio.gather(*(self.shops.find_one({"_id": shop_id}) for shop_id in wanted))
         return {doc["_id"]: doc for doc in found if doc is not None}
-
-    async def catalog(self, query: CatalogQuery) -> list[dict[str, Any]]:
-        """One page plus one row, to know whether there is a next page."""
-        cursor = (
-            self.items.find(catalog_filter(query), projection={"terms": 0})
-            .sort(sort_spec(SORTS[query.sort]))
-            .limit(query.limit + 1)
-        )
-        return [doc async for doc in cursor]
 
     async def _page(
         self, collection: Collection, base: dict[str, Any], keyset: Keyset, key: Any, row_id: str | None, limit: int

@@ -1,5 +1,6 @@
-"""The shared catalog on FerretDB: filters, Chinese and English search, sorts, and keyset pages that stay stable
-while items are added and sold between requests."""
+"""The shared catalog from listing's search index: filters, Chinese and English search, sorts, and keyset pages that
+stay stable while items are added and sold between requests. The index follows the items' events, so a test waits
+until what it published is searchable (what publish → searchable costs is measured by `make bench`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ async def all_pages(listing: ListingClient, limit: int, **query: Any) -> list[di
             return items
 
 
+async def searchable(listing: ListingClient, ids: list[str], **query: Any) -> None:
+    """Wait until every one of `ids` is in the catalog's answer to `query`."""
+    await eventually(
+        lambda: all_pages(listing, 100, **query),
+        until=lambda cards: set(ids) <= {c["id"] for c in cards},
+        what=f"{len(ids)} items searchable",
+    )
+
+
 async def test_pages_return_every_matching_item_once_while_items_are_added_and_sold(listing: ListingClient) -> None:
     tag = f"翻页{uuid.uuid4().hex[:6]}"
     seller = await listing.seller()
@@ -31,6 +41,7 @@ async def test_pages_return_every_matching_item_once_while_items_are_added_and_s
             (await listing.item(seller, title=f"{tag} {sort} 第{i}件", price_fen=1000 + (i % 5) * 100))["id"]
             for i in range(17)
         ]
+        await searchable(listing, start, q=f"{tag} {sort}", sort=sort)
         seen: list[str] = []
         sold: set[str] = set()
         added: set[str] = set()
@@ -61,7 +72,8 @@ async def test_sorts_order_by_price_and_recency(listing: ListingClient) -> None:
     tag = f"sort{uuid.uuid4().hex[:6]}"
     seller = await listing.seller()
     ids = [(await listing.item(seller, title=f"{tag} item", price_fen=p))["id"] for p in (500, 100, 300)]
-    newest = await all_pages(listing, 2, q=tag)
+    await searchable(listing, ids, q=tag)
+    newest = await all_pages(listing, 2, q=tag, sort="newest")
     assert [i["id"] for i in newest] == list(reversed(ids))
     asc = await all_pages(listing, 2, q=tag, sort="price_asc")
     assert [i["price_fen"] for i in asc] == [100, 300, 500]
@@ -89,10 +101,11 @@ async def test_search_and_filters(listing: ListingClient) -> None:
         condition="like_new",
         price_fen=35_000,
     )
-    await listing.item(
+    huawei = await listing.item(
         other, title=f"{tag} 华为手机", category="手机", city="上海", condition="fair", price_fen=150_000
     )
     await listing.item(seller, publish=False, title=f"{tag} 草稿手机")
+    await searchable(listing, [phone["id"], kindle["id"], huawei["id"]], q=tag)
 
     async def ids(**query: Any) -> set[str]:
         return {i["id"] for i in await all_pages(listing, 10, **query)}
@@ -112,6 +125,7 @@ async def test_each_card_carries_the_sellers_wechat_collection_flag(listing: Lis
     tag = f"wx{uuid.uuid4().hex[:6]}"
     seller = await listing.seller(level=6, name="六级店")
     item = await listing.item(seller, title=f"{tag} 相机")
+    await searchable(listing, [item["id"]], q=tag)
     [card] = await all_pages(listing, 5, q=tag)
     assert card["seller"] == {
         "id": seller,

@@ -1,0 +1,183 @@
+"""Each replica's catalog: its own search index (services/listing/search.py) and the shop facts the cards show, kept
+current from listing's item and shop events.
+
+Every replica consumes the events on a queue of its own (exclusive, deleted when the replica goes), so each one sees
+every event; the shared work queue (`listing.events`) would give each event to one replica only. A replica that was
+down missed events, so at start it subscribes first, then rebuilds its index and its shop facts from the projections,
+and then applies what arrived meanwhile; the stream position carried by each write keeps an older state from
+replacing a newer one. An event is applied by reading its aggregate's stream (one query), not from its payload: the
+index always holds the aggregate's current state, whatever order events arrive in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+
+from services.listing.domain import Item, Shop
+from services.listing.search import CatalogIndex
+from services.listing.store import ListingStore
+from services.listing.usecases import Listing
+from shared.bus import Bus
+from shared.events import Envelope
+from shared.events.envelope import EXCHANGE
+from shared.http.metrics import REGISTRY
+
+log = logging.getLogger("services.listing.catalog")
+ROUTING_KEYS = ("item.#", "shop.#")
+INDEX_SLOTS = 16
+
+
+def open_index(base: str) -> tuple[CatalogIndex, Any]:
+    """The replica's index and the lock it holds: in memory when `base` is empty, else in the first slot directory
+    under `base` whose lock file no other process holds, so replicas on one host never share one (the lock goes with
+    the process). Keep the returned lock for as long as the index is used."""
+    if not base:
+        return CatalogIndex(None), None
+    Path(base).mkdir(parents=True, exist_ok=True)
+    for slot in range(INDEX_SLOTS):
+        lock = open(Path(base) / f"replica-{slot}.lock", "a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        return CatalogIndex(Path(base) / f"replica-{slot}"), lock
+    raise RuntimeError(f"all {INDEX_SLOTS} catalog index directories under {base} are in use")
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class CatalogFeed:
+    def __init__(
+        self,
+        bus: Bus,
+        listing: Listing,
+        store: ListingStore,
+        index: CatalogIndex,
+        *,
+        service: str,
+        commit_interval_s: float = 0.05,
+    ) -> None:
+        self.bus = bus
+        self.listing = listing
+        self.store = store
+        self.index = index
+        self.queue_name = f"{service}.catalog.{replica_name()}"
+        self.commit_interval_s = commit_interval_s
+        self.shops: dict[str, Shop] = {}
+        self._shop_seqs: dict[str, int] = {}
+        self._queue: AbstractQueue | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._tag: str | None = None
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self.ready = False
+
+    async def start(self) -> None:
+        """Subscribe, then catch up from the projections, then keep current."""
+        channel = await self.bus.connection.channel()
+        await channel.set_qos(prefetch_count=100)
+        exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(self.queue_name, exclusive=True, auto_delete=True, durable=False)
+        for key in ROUTING_KEYS:
+            await queue.bind(exchange, routing_key=key)
+        self._channel, self._queue = channel, queue
+        self._tag = await queue.consume(self._on_message)
+        # What this replica itself writes is in its index at once (its event, arriving later, then changes nothing).
+        self.listing.items.on_projected.append(self._put_item)
+        self.listing.shops.on_projected.append(self._put_shop)
+        await self.catch_up()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="catalog-flush")
+        self.ready = True
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._queue is not None and self._tag is not None:
+            try:
+                await self._queue.cancel(self._tag)
+            except Exception:  # the channel may already be gone with the connection
+                log.debug("catalog queue cancel failed", exc_info=True)
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+        await self.index.flush()
+
+    async def catch_up(self) -> None:
+        """The shops and the items on sale from the projections (each an equality on an indexed field)."""
+        async for doc in self.store.shops.find({}):
+            self._put_shop(Shop.model_validate({k: v for k, v in doc.items() if k in Shop.model_fields}), doc["seq"])
+        items = [
+            (Item.model_validate({k: v for k, v in doc.items() if k in Item.model_fields}), int(doc["seq"]))
+            async for doc in self.store.items.find({"status": "on_sale"})
+        ]
+        count = await asyncio.to_thread(self.index.rebuild, items)
+        log.info("catalog rebuilt from the projection: %d items on sale, %d shops", count, len(self.shops))
+
+    def _put_item(self, item: Item, seq: int) -> None:
+        self.index.put(item, seq)
+        self._wake.set()
+
+    def _put_shop(self, shop: Shop, seq: int) -> None:
+        if seq > self._shop_seqs.get(shop.shop_id, 0):
+            self.shops[shop.shop_id] = shop
+            self._shop_seqs[shop.shop_id] = seq
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+        except ValueError:
+            log.error("catalog: dropped a message that is not an envelope (%s)", message.message_id)
+            await message.ack()
+            return
+        try:
+            await self.apply(envelope)
+        except Exception:
+            # The database is away, say: try again shortly (a per-replica cache has no dead-letter queue).
+            log.exception("catalog: could not apply %s of %s; retrying", envelope.type, envelope.aggregate_id)
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def apply(self, envelope: Envelope) -> None:
+        if envelope.aggregate_id.startswith("itm_"):
+            state, seq = await self.listing.items.load(envelope.aggregate_id)
+            if seq:
+                self._put_item(state, seq)
+        elif envelope.aggregate_id.startswith("shp_"):
+            shop, seq = await self.listing.shops.load(envelope.aggregate_id)
+            if seq:
+                self._put_shop(shop, seq)
+        REGISTRY.inc("catalog_events_total", "Item and shop events applied to the catalog", {"type": envelope.type})
+
+    async def _flush_loop(self) -> None:
+        """Commit at most every `commit_interval_s`, and only when something is queued."""
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.commit_interval_s)
+            self._wake.clear()
+            try:
+                await self.index.flush()
+            except Exception:
+                log.exception("catalog: commit failed; retrying")
+                self._wake.set()
+                await asyncio.sleep(1.0)
+
+    def shop_facts(self, shop_id: str) -> dict[str, Any] | None:
+        shop = self.shops.get(shop_id)
+        if shop is None:
+            return None
+        return {"shop_name": shop.name, "level": shop.level, "wechat_collection": shop.wechat_collection == "active"}
