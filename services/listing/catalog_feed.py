@@ -31,6 +31,7 @@ from shared.bus import Bus
 from shared.events import Envelope
 from shared.events.envelope import EXCHANGE
 from shared.http.metrics import REGISTRY
+from shared.mongo import Collection, Database
 
 log = logging.getLogger("services.listing.catalog")
 ROUTING_KEYS = ("item.#", "shop.#")
@@ -45,14 +46,55 @@ def open_index(base: str) -> tuple[CatalogIndex, Any]:
         return CatalogIndex(None), None
     Path(base).mkdir(parents=True, exist_ok=True)
     for slot in range(INDEX_SLOTS):
-        lock = open(Path(base) / f"replica-{slot}.lock", "a+")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            continue
-        return CatalogIndex(Path(base) / f"replica-{slot}"), lock
+        lock = _lock(Path(base) / f"replica-{slot}.lock")
+        if lock is not None:
+            return CatalogIndex(Path(base) / f"replica-{slot}"), lock
     raise RuntimeError(f"all {INDEX_SLOTS} catalog index directories under {base} are in use")
+
+
+def _lock(path: Path) -> Any:
+    """The slot's lock file, held (non-blocking), or None if another process holds it."""
+    lock = open(path, "a+")  # held for as long as the slot is used
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+async def items_on_sale(items: Collection) -> list[tuple[Item, int]]:
+    """The items on sale and their stream positions, from the items projection (an equality on its `status`)."""
+    return [
+        (Item.model_validate({k: v for k, v in doc.items() if k in Item.model_fields}), int(doc["seq"]))
+        async for doc in items.find({"status": "on_sale"})
+    ]
+
+
+def _slots(base: str) -> list[Path]:
+    root = Path(base)
+    root.mkdir(parents=True, exist_ok=True)
+    return sorted(p for p in root.glob("replica-*") if p.is_dir()) or [root / "replica-0"]
+
+
+async def rebuild_free_slots(base: str, db: Database) -> list[str]:
+    """`reindex`: rebuild each slot directory under `base` that no running replica holds (slot 0 if none exists)."""
+    slots = await asyncio.to_thread(_slots, base)
+    items = await items_on_sale(db["items"])
+    report = []
+    for path in slots:
+        lock = _lock(path.with_suffix(".lock"))
+        if lock is None:
+            report.append(f"{path}: held by a running replica (rebuilt at its start); left alone")
+            continue
+        try:
+            index = CatalogIndex(path)
+            count = await asyncio.to_thread(index.rebuild, items)
+            index.close()
+            report.append(f"{path}: rebuilt, {count} items on sale")
+        finally:
+            lock.close()
+    return report
 
 
 def replica_name() -> str:
@@ -74,6 +116,7 @@ class CatalogFeed:
         self.listing = listing
         self.store = store
         self.index = index
+        self.service = service
         self.queue_name = f"{service}.catalog.{replica_name()}"
         self.commit_interval_s = commit_interval_s
         self.shops: dict[str, Shop] = {}
@@ -119,11 +162,7 @@ class CatalogFeed:
         """The shops and the items on sale from the projections (each an equality on an indexed field)."""
         async for doc in self.store.shops.find({}):
             self._put_shop(Shop.model_validate({k: v for k, v in doc.items() if k in Shop.model_fields}), doc["seq"])
-        items = [
-            (Item.model_validate({k: v for k, v in doc.items() if k in Item.model_fields}), int(doc["seq"]))
-            async for doc in self.store.items.find({"status": "on_sale"})
-        ]
-        count = await asyncio.to_thread(self.index.rebuild, items)
+        count = await asyncio.to_thread(self.index.rebuild, await items_on_sale(self.store.items))
         log.info("catalog rebuilt from the projection: %d items on sale, %d shops", count, len(self.shops))
 
     def _put_item(self, item: Item, seq: int) -> None:
@@ -153,6 +192,8 @@ class CatalogFeed:
         await message.ack()
 
     async def apply(self, envelope: Envelope) -> None:
+        if envelope.producer != self.service:
+            return  # another deployment's listing on the same broker: not our items
         if envelope.aggregate_id.startswith("itm_"):
             state, seq = await self.listing.items.load(envelope.aggregate_id)
             if seq:

@@ -119,6 +119,12 @@ def _key(value: int, item_id: str) -> int:
     return (value << _HASH_BITS) | (digest & _HASH_MASK)
 
 
+def _iso_ms(at: datetime | None) -> str | None:
+    """A time as the database keeps it (milliseconds): the same card whether built from a command's state or from
+    the projection."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000).isoformat() if at else None
+
+
 def _ms(at: datetime | None) -> int:
     return int((at or datetime(1970, 1, 1, tzinfo=UTC)).timestamp() * 1000)
 
@@ -267,9 +273,9 @@ class CatalogIndex:
             "images": item.images,
             "city": item.city,
             "status": item.status,
-            "created_at": item.created_at.isoformat() if item.created_at else None,
-            "updated_at": item.updated_at.isoformat() if item.updated_at else None,
-            "published_at": item.published_at.isoformat() if item.published_at else None,
+            "created_at": _iso_ms(item.created_at),
+            "updated_at": _iso_ms(item.updated_at),
+            "published_at": _iso_ms(item.published_at),
         }
         return tantivy.Document(
             id=item.item_id,
