@@ -80,7 +80,7 @@ def _shop(n: int) -> dict[str, Any]:
         "seller_id": f"usr_fill{n:04d}",
         "name": f"小铺{n}",
         "level": 1 + n % 8,
-        "wechat_collection": "active" if n % 3 == 0 else "none",
+        "wechat_collection": "active" if n % 3 == 0 else "not_invited",
         "created_at": T0,
         "seq": 1,
     }
