@@ -19,6 +19,7 @@ Writes are batched: upserts and removals queue up and one `flush` applies them a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import json
 import re
@@ -119,6 +120,11 @@ def _key(value: int, item_id: str) -> int:
     return (value << _HASH_BITS) | (digest & _HASH_MASK)
 
 
+def _keys(item: Item) -> dict[str, int]:
+    """The item's sort keys, by the name of their fast field."""
+    return {"k_new": _key(_ms(item.published_at), item.item_id), "k_price": _key(item.price_fen, item.item_id)}
+
+
 def _iso_ms(at: datetime | None) -> str | None:
     """A time as the database keeps it (milliseconds): the same card whether built from a command's state or from
     the projection."""
@@ -127,6 +133,40 @@ def _iso_ms(at: datetime | None) -> str | None:
 
 def _ms(at: datetime | None) -> int:
     return int((at or datetime(1970, 1, 1, tzinfo=UTC)).timestamp() * 1000)
+
+
+class SortedKeys:
+    """The sort keys of the indexed items in order, kept beside the index: for a page with no filter, the key range
+    that holds exactly its items is found here (a bisection), and Tantivy then reads those few documents instead of
+    ranking every item on sale."""
+
+    def __init__(self) -> None:
+        self.of: dict[str, int] = {}
+        self.keys: list[int] = []
+
+    def replace(self, pairs: dict[str, int]) -> None:
+        self.of = dict(pairs)
+        self.keys = sorted(pairs.values())
+
+    def set(self, item_id: str, key: int | None) -> None:
+        old = self.of.pop(item_id, None)
+        if old is not None:
+            at = bisect.bisect_left(self.keys, old)
+            if at < len(self.keys) and self.keys[at] == old:
+                del self.keys[at]
+        if key is not None:
+            self.of[item_id] = key
+            bisect.insort(self.keys, key)
+
+    def window(self, n: int, after: int | None, descending: bool) -> tuple[int, int] | None:
+        """The inclusive key range of the `n` items that come after the key `after` (from the start if None) in this
+        order; None when no item does."""
+        keys = self.keys
+        if descending:
+            hi = bisect.bisect_left(keys, after) if after is not None else len(keys)
+            return (keys[max(0, hi - n)], keys[hi - 1]) if hi > 0 else None
+        lo = bisect.bisect_right(keys, after) if after is not None else 0
+        return (keys[lo], keys[min(len(keys), lo + n) - 1]) if lo < len(keys) else None
 
 
 @dataclass(frozen=True)
@@ -165,6 +205,7 @@ class CatalogIndex:
         self._pending: dict[str, tuple[int, Item | None]] = {}  # item id → (seq, item or None for a removal)
         self._inflight: dict[str, tuple[int, Item | None]] = {}  # the batch being committed
         self._seqs: dict[str, int] = {}  # the seq each item was last written at (never go back)
+        self.sorted = {"k_new": SortedKeys(), "k_price": SortedKeys()}  # of what the searcher sees
         self._flushing = asyncio.Lock()
         self.searcher = self.index.searcher()
 
@@ -216,8 +257,11 @@ class CatalogIndex:
             self._inflight = batch
             try:
                 await asyncio.to_thread(self._apply, batch)
-                for item_id, (seq, _) in batch.items():
+                for item_id, (seq, item) in batch.items():
                     self._seqs[item_id] = max(seq, self._seqs.get(item_id, 0))
+                    keys = _keys(item) if item is not None else {}
+                    for name, sorted_keys in self.sorted.items():
+                        sorted_keys.set(item_id, keys.get(name))
                 self.searcher = self.index.searcher()
             except BaseException:
                 # Not committed: queue it again, behind anything newer that came meanwhile.
@@ -244,14 +288,19 @@ class CatalogIndex:
         with self._lock:
             self._writer.delete_all_documents()
             self._seqs = {}
+            keys: dict[str, dict[str, int]] = {name: {} for name in self.sorted}
             count = 0
             for item, seq in items:
                 self._seqs[item.item_id] = seq
                 if item.status == "on_sale":
                     self._writer.add_document(self._document(item))
+                    for name, key in _keys(item).items():
+                        keys[name][item.item_id] = key
                     count += 1
             self._writer.commit()
             self.index.reload()
+            for name, sorted_keys in self.sorted.items():
+                sorted_keys.replace(keys[name])
         self.searcher = self.index.searcher()
         return count
 
@@ -288,8 +337,7 @@ class CatalogIndex:
             city=item.city,
             seller_id=item.seller_id,
             price_fen=item.price_fen,
-            k_new=_key(_ms(item.published_at), item.item_id),
-            k_price=_key(item.price_fen, item.item_id),
+            **_keys(item),
             card=json.dumps(card, ensure_ascii=False).encode(),
         )
 
@@ -297,6 +345,29 @@ class CatalogIndex:
 
     def _term(self, field: str, value: str) -> tantivy.Query:
         return tantivy.Query.term_query(self.schema, field, value)
+
+    def _range(
+        self,
+        field: str,
+        lower: int | None,
+        upper: int | None,
+        include_lower: bool,
+        include_upper: bool,
+        *,
+        use_inverted_index: bool = False,
+    ) -> tantivy.Query:
+        """A range of an integer field: through the term dictionary for a narrow one (a page's keys), through the
+        fast-field column otherwise."""
+        return tantivy.Query.range_query(
+            self.schema,
+            field,
+            tantivy.FieldType.Integer,
+            lower,
+            upper,
+            include_lower=include_lower,
+            include_upper=include_upper,
+            use_inverted_index=use_inverted_index,
+        )
 
     def _text_query(self, tokens: Sequence[str]) -> tantivy.Query:
         """Every token must match, in the title (weighted most), the description or the synonyms."""
@@ -312,7 +383,8 @@ class CatalogIndex:
 
     def search(self, query: CatalogQuery) -> tuple[list[Card], str | None]:
         """One page of cards in the query's order, and the cursor of the next page (None on the last)."""
-        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, self._term("status", "on_sale"))]
+        # The index holds only items on sale (any other status removes an item), so no clause asks for the status.
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for name in ("category", "condition", "city", "seller_id"):
             value = getattr(query, name)
             if value:
@@ -334,28 +406,29 @@ class CatalogIndex:
                 offset, _ = decode_cursor(query.cursor, "relevance")
                 if not isinstance(offset, int) or offset < 0:
                     offset = 0
-        else:
-            field, descending = _SORTS[sort]
-            if query.cursor:
-                key, _ = decode_cursor(query.cursor, sort)
-                if isinstance(key, int):
-                    lower, upper = (None, key) if descending else (key, None)
-                    after = tantivy.Query.range_query(
-                        self.schema,
-                        field,
-                        tantivy.FieldType.Integer,
-                        lower,
-                        upper,
-                        include_lower=lower is None,
-                        include_upper=upper is None,
-                    )
-                    clauses.append((tantivy.Occur.Must, after))
-        compiled = tantivy.Query.boolean_query(clauses)
-        searcher = self.searcher
         # Items this replica has taken off sale but not committed yet (an order just placed here) are left out now,
         # not at the next commit: fetch as many more, to fill the page without them.
         removed = {item_id for ops in (self._inflight, self._pending) for item_id, (_, item) in ops.items() if not item}
         wanted = query.limit + 1 + min(len(removed), 100)
+        searcher = self.searcher
+        if sort != "relevance":
+            field, descending = _SORTS[sort]
+            after: int | None = None
+            if query.cursor:
+                key, _ = decode_cursor(query.cursor, sort)
+                after = key if isinstance(key, int) else None
+            filtered = bool(clauses)
+            if not filtered:
+                # No filter: the exact key range of this page, from the sorted keys (the same commit as `searcher`).
+                window = self.sorted[field].window(wanted, after, descending)
+                if window is None:
+                    return [], None
+                page = self._range(field, window[0], window[1], True, True, use_inverted_index=True)
+                clauses.append((tantivy.Occur.Must, page))
+            elif after is not None:
+                lower, upper = (None, after) if descending else (after, None)
+                clauses.append((tantivy.Occur.Must, self._range(field, lower, upper, lower is None, upper is None)))
+        compiled = tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.all_query()
         if sort == "relevance":
             hits = searcher.search(compiled, wanted, count=False, offset=offset).hits
         else:
