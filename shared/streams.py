@@ -557,6 +557,13 @@ class Streams(Generic[S, C]):
         # The stream positions this process has projected (most recent streams only): the consumer of our own
         # events finds most of them here and skips the lookup; after a restart it asks the projection.
         self._projected: OrderedDict[str, int] = OrderedDict()
+        # Told of every state this process projects (a local read model, such as a search index, follows at once).
+        self.on_projected: list[Callable[[S, int], None]] = []
+
+    def _projected_now(self, stream_id: str, state: S, seq: int) -> None:
+        self._remember(stream_id, seq)
+        for listener in self.on_projected:
+            listener(state, seq)
 
     def _remember(self, stream_id: str, seq: int) -> None:
         if seq > self._projected.get(stream_id, 0):
@@ -597,7 +604,7 @@ class Streams(Generic[S, C]):
         """Write the projection of a command's outcome (also when it changed nothing, which heals it)."""
         if outcome.seq:
             await self.project(outcome.state, outcome.seq)
-            self._remember(stream_id, outcome.seq)
+            self._projected_now(stream_id, outcome.state, outcome.seq)
 
     async def reproject(self, stream_id: str, seq: int) -> bool:
         """Rewrite the projection from the stream if it is behind `seq` (a projection write lost to a crash); one
@@ -608,7 +615,7 @@ class Streams(Generic[S, C]):
         if not last:
             return False
         await self.project(state, last)
-        self._remember(stream_id, last)
+        self._projected_now(stream_id, state, last)
         return True
 
 
