@@ -52,6 +52,28 @@ SYNONYM_BOOST = 1.0
 
 # Words that name the same thing, as shoppers type them. An item holding any word of a group is also indexed under
 # the group's other words (in a low-weight field), so a query for any of them finds it.
+# Words that make a listing an accessory of the thing it names (a 手机壳 is not a 手机). A query holding none of them
+# ranks the listings whose title holds none of them higher: whoever searches 苹果手机 wants phones first.
+ACCESSORY_WORDS = (
+    "壳",
+    "手机壳",
+    "保护壳",
+    "膜",
+    "钢化膜",
+    "贴膜",
+    "手机膜",
+    "充电器",
+    "充电",
+    "充电宝",
+    "数据线",
+    "充电线",
+    "保护套",
+    "手机套",
+    "支架",
+    "配件",
+)
+ACCESSORY_DEMOTION = 1000.0  # far above any BM25 score: accessories come after the things themselves
+
 SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("iphone", "苹果手机"),
     ("ipad", "苹果平板"),
@@ -389,6 +411,12 @@ class CatalogIndex:
             use_inverted_index=use_inverted_index,
         )
 
+    def _not_an_accessory(self) -> tantivy.Query:
+        """A constant score for every listing whose title names no accessory."""
+        accessory = [(tantivy.Occur.MustNot, self._term("title", word)) for word in ACCESSORY_WORDS]
+        plain = tantivy.Query.boolean_query([(tantivy.Occur.Must, tantivy.Query.all_query()), *accessory])
+        return tantivy.Query.const_score_query(plain, ACCESSORY_DEMOTION)
+
     def _text_query(self, tokens: Sequence[str]) -> tantivy.Query:
         """Every token must match, in the title (weighted most), the description or the synonyms."""
         must = []
@@ -419,6 +447,8 @@ class CatalogIndex:
             return [], None  # nothing in it can be searched for (punctuation only)
         if tokens:
             clauses.append((tantivy.Occur.Must, self._text_query(tokens)))
+            if not set(tokens) & set(ACCESSORY_WORDS):
+                clauses.append((tantivy.Occur.Should, self._not_an_accessory()))
         sort = query.sort or ("relevance" if tokens else "newest")
         offset = 0
         if sort == "relevance":
