@@ -73,10 +73,12 @@ async def test_a_replica_that_was_down_catches_up_at_start_and_answers_the_same_
     seller = await listing.seller(name="下线又上线的店")
     kept = await listing.item(seller, title=f"{tag} 羽绒服 保留")
     leaving = await listing.item(seller, title=f"{tag} 羽绒服 将下架")
-    await eventually(lambda: ids(replica, q=tag), until=lambda f: len(f) == 2, what="both in the replica")
+    bought = await listing.item(seller, title=f"{tag} 羽绒服 将卖出")
+    await eventually(lambda: ids(replica, q=tag), until=lambda f: len(f) == 3, what="all three in the replica")
     replica.process.stop()
-    # While it is down: one item leaves, one comes, one is repriced.
+    # While it is down: one item is withdrawn, one sold, one comes, one is repriced.
     await listing.ok("POST", f"/items/{leaving['id']}/withdraw", {"seller_id": seller})
+    await listing.order(bought["id"])
     new = await listing.item(seller, title=f"{tag} 羽绒服 新上架")
     await listing.ok("PATCH", f"/items/{kept['id']}", {"seller_id": seller, "price_fen": 12_345})
     await replica.process.start()  # the same index directory: rebuilt from the projection at start
