@@ -38,6 +38,7 @@ __all__ = [
     "format_timestamp",
     "load_private_key",
     "load_public_key",
+    "notification_check_content",
     "parse_form",
     "parse_order_string",
     "parse_timestamp",
@@ -395,10 +396,35 @@ def sign_notification(params: Mapping[str, str], private_key: rsa.RSAPrivateKey)
     return signed
 
 
+def notification_check_content(params: Mapping[str, str], *, keep_empty: bool) -> str:
+    """What a notification's ``sign`` covers: every received parameter but ``sign`` and ``sign_type``, sorted, as
+    ``k=v`` joined by ``&``. ``keep_empty`` is the official SDK's ``getSignCheckContentV1`` as it long was (empty values
+    kept as ``k=``); without it, as the current SDK has it (empty and blank values skipped) — docs/providers.md §8."""
+    pairs = []
+    for key in sorted(params):
+        value = params[key]
+        if not isinstance(value, str):
+            raise TypeError(f"parameter {key!r} must be a string, got {type(value).__name__}")
+        if key in ("sign", "sign_type"):
+            continue
+        if not keep_empty and not value.strip():
+            continue
+        pairs.append(f"{key}={value}")
+    return "&".join(pairs)
+
+
 def verify_notification(params: Mapping[str, str], public_key: rsa.RSAPublicKey) -> None:
     """Verify decoded notification form fields with Alipay's public key; ``sign_type`` may be present or absent.
 
-    Business checks (``app_id``, ``seller_id``, ``out_trade_no``, ``total_amount``) are the caller's.
+    The content is every received parameter but ``sign`` and ``sign_type``, empty values included; a notification
+    that carries empty values and does not verify so is tried as the current official SDK builds it (empty values
+    skipped), since the two official versions differ. Both cover every non-empty value, so nothing unsigned can
+    carry meaning. Business checks (``app_id``, ``seller_id``, ``out_trade_no``, ``total_amount``) are the caller's.
     """
     signature = _check_envelope_fields(params)
-    rsa2_verify(sign_content(params, exclude_sign_type=True), signature, public_key)
+    try:
+        rsa2_verify(notification_check_content(params, keep_empty=True), signature, public_key)
+    except AlipayBadSignature:
+        if all(value.strip() for key, value in params.items() if key not in ("sign", "sign_type")):
+            raise
+        rsa2_verify(notification_check_content(params, keep_empty=False), signature, public_key)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.payment.port import ProviderBusy, ProviderRejected, ProviderUnavailable
-from services.payment.providers import alipay_refusal, wechat_refusal
+from shared.providers.alipay import refusal as alipay_refusal
+from shared.providers.errors import ProviderBusy, ProviderRejected, ProviderUnavailable
+from shared.providers.wechatpay import refusal as wechat_refusal
 
 
 @pytest.mark.parametrize(
