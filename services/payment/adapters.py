@@ -7,6 +7,8 @@ vocabulary is tested without I/O in tests/unit/payment/test_adapters.py.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,13 +32,29 @@ from services.payment.port import (
     VerifiedNotification,
     provider_time,
 )
-from services.payment.providers import Alipay, WechatPay, with_retries
 from shared.events.payment import Provider
 from shared.money import yuan_to_fen
 from shared.protocols import alipay as ap
 from shared.protocols import wechatpay as wp
+from shared.providers.alipay import AlipayClient, buyer_of
+from shared.providers.wechatpay import WechatPayClient
 
 T = TypeVar("T")
+log = logging.getLogger("services.payment.adapters")
+
+
+async def with_retries(attempts: int, delay_s: float, call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call()` up to `attempts` times while the provider gives no definite answer (or asks us to come back),
+    waiting longer each time. ProviderMisconfigured is never retried: no attempt can fix our credentials."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except ProviderUnavailable as exc:
+            if attempt == attempts:
+                raise
+            log.warning("provider unavailable (attempt %d/%d): %s", attempt, attempts, exc)
+            await asyncio.sleep(delay_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 class _Retrying:
@@ -120,12 +138,13 @@ def read_wechat_notification(note: VerifiedNotification, mchid: str, appid: str)
     """The fact a verified WeChat notification reports (`payload`: its event_type and decrypted resource)."""
     res: dict[str, Any] = note.payload["resource"]
     event_type: str = note.payload["event_type"]
-    if res.get("mchid") != mchid:
-        raise NotificationRefused(f"mchid {res.get('mchid')!r} is not ours")
+    # Partner (e-commerce) notifications name the platform as sp_mchid / sp_appid and the seller as sub_mchid.
+    if res.get("sp_mchid") != mchid:
+        raise NotificationRefused(f"sp_mchid {res.get('sp_mchid')!r} is not ours")
     out_trade_no = str(res.get("out_trade_no", ""))
     if event_type == "TRANSACTION.SUCCESS":
-        if res.get("appid") != appid:
-            raise NotificationRefused(f"appid {res.get('appid')!r} is not ours")
+        if res.get("sp_appid") != appid:
+            raise NotificationRefused(f"sp_appid {res.get('sp_appid')!r} is not ours")
         if res.get("trade_state") != "SUCCESS":
             return Ignored(outcome=f"ignored trade_state {res.get('trade_state')}", out_trade_no=out_trade_no)
         amount = _number(res, "amount", "total")
@@ -137,6 +156,7 @@ def read_wechat_notification(note: VerifiedNotification, mchid: str, appid: str)
             trade_no=transaction_id,
             amount_fen=amount,
             paid_at=provider_time(_text(res, "success_time")),
+            payee=_text(res, "sub_mchid"),
         )
     if event_type.startswith("REFUND."):
         # Only what the resource says in the expected types: a malformed field is refused or left out, never a crash.
@@ -156,25 +176,45 @@ def read_wechat_notification(note: VerifiedNotification, mchid: str, appid: str)
 
 
 class WechatPayAdapter(_Retrying):
-    """WeChat Pay v3, mini-program (JSAPI) payments."""
+    """WeChat Pay v3 as e-commerce platform: mini-program (partner JSAPI) payments to the seller's sub-merchant, frozen
+    for profit sharing, and e-commerce refunds (docs/providers.md §2, §3)."""
 
     name: Provider = "wechatpay"
 
-    def __init__(self, client: WechatPay, notify_url: str, attempts: int, retry_delay_s: float) -> None:
+    def __init__(self, client: WechatPayClient, notify_url: str, attempts: int, retry_delay_s: float) -> None:
         super().__init__(attempts, retry_delay_s)
         self.client = client
         self.notify_url = notify_url
 
+    @staticmethod
+    def _payee(payment: Payment) -> str:
+        if not payment.sub_mchid:
+            raise ProviderRejected("NO_SUB_MCHID", "a WeChat payment names the seller's sub-merchant", 400)
+        return payment.sub_mchid
+
     async def start(self, payment: Payment) -> PaymentStart:
+        assert payment.expires_at is not None and payment.openid
+        sub_mchid, openid, expires_at = self._payee(payment), payment.openid, payment.expires_at
         try:
-            prepay_id = await self._retry(lambda: self.client.jsapi(payment, self.notify_url))
+            prepay_id = await self._retry(
+                lambda: self.client.partner_jsapi(
+                    sub_mchid=sub_mchid,
+                    out_trade_no=payment.out_trade_no,
+                    description=payment.description,
+                    amount_fen=payment.amount_fen,
+                    sp_openid=openid,
+                    notify_url=self.notify_url,
+                    expires_at=expires_at,
+                    profit_sharing=True,
+                )
+            )
         except ProviderRejected as exc:
             raise exc.as_(WECHAT_START) from exc
         return PaymentStart(prepay_id=prepay_id, request_payment=self.client.request_payment(prepay_id))
 
     async def query(self, payment: Payment) -> ProviderPayment:
         try:
-            trade = await self.client.query(payment.out_trade_no)
+            trade = await self.client.partner_query(payment.out_trade_no, self._payee(payment))
         except ProviderRejected as exc:
             if exc.provider_code in WECHAT_MISSING:
                 return ProviderPayment(state="missing")
@@ -182,21 +222,32 @@ class WechatPayAdapter(_Retrying):
         return wechat_payment(trade)
 
     async def close(self, payment: Payment) -> None:
+        sub_mchid = self._payee(payment)
         try:
-            await self._retry(lambda: self.client.close(payment.out_trade_no))
+            await self._retry(lambda: self.client.partner_close(payment.out_trade_no, sub_mchid))
         except ProviderRejected as exc:
             raise exc.as_(WECHAT_CLOSE) from exc
 
     async def refund(self, payment: Payment, refund: Refund) -> ProviderRefund:
+        sub_mchid = self._payee(payment)
         try:
-            answer = await self._retry(lambda: self.client.refund(payment, refund, self.notify_url))
+            answer = await self._retry(
+                lambda: self.client.refund(
+                    sub_mchid=sub_mchid,
+                    out_trade_no=payment.out_trade_no,
+                    out_refund_no=refund.out_refund_no,
+                    refund_fen=refund.amount_fen,
+                    total_fen=payment.amount_fen,
+                    notify_url=self.notify_url,
+                )
+            )
         except ProviderRejected as exc:
             raise exc.as_({}) from exc
         return _known(wechat_refund(answer))
 
     async def query_refund(self, payment: Payment, refund: Refund) -> ProviderRefund:
         try:
-            answer = await self.client.query_refund(refund.out_refund_no)
+            answer = await self.client.query_refund(refund.out_refund_no, self._payee(payment))
         except ProviderRejected as exc:
             raise exc.as_({}) from exc
         return _known(wechat_refund(answer))
@@ -311,7 +362,8 @@ def read_alipay_notification(note: VerifiedNotification, app_id: str, seller_id:
         return AgreementSigned(
             agreement_id=agreement_id,
             agreement_no=_field(form, "agreement_no"),
-            alipay_user_id=_field(form, "alipay_user_id"),
+            # Apps under the OpenID regime name the user by alipay_open_id instead (docs/providers.md §8).
+            alipay_user_id=form.get("alipay_open_id") or _field(form, "alipay_user_id"),
         )
     if kind != "trade_status_sync":
         return Ignored(outcome=f"ignored notify_type {kind}")
@@ -337,6 +389,7 @@ def read_alipay_notification(note: VerifiedNotification, app_id: str, seller_id:
             trade_no=_field(form, "trade_no"),
             amount_fen=amount_fen,
             paid_at=provider_time(form.get("gmt_payment")),
+            payer=buyer_of(form),
         )
     if status == "TRADE_CLOSED":
         return PaymentClosed(out_trade_no=out_trade_no, trade_amount_fen=amount_fen)
@@ -349,17 +402,36 @@ class AlipayAdapter(_Retrying):
 
     name: Provider = "alipay"
 
-    def __init__(self, client: Alipay, notify_url: str, attempts: int, retry_delay_s: float) -> None:
+    def __init__(self, client: AlipayClient, notify_url: str, attempts: int, retry_delay_s: float) -> None:
         super().__init__(attempts, retry_delay_s)
         self.client = client
         self.notify_url = notify_url
 
     async def start(self, payment: Payment) -> PaymentStart:
+        assert payment.expires_at is not None
         if payment.method == "alipay":
-            # Signed here, no call: Alipay creates the trade once the buyer opens the cashier.
-            return PaymentStart(order_string=self.client.app_order_string(payment, self.notify_url))
+            # Signed here, no call: Alipay creates the trade once the buyer opens the cashier. Frozen for royalty: the
+            # seller's part is settled to the seller's own account later (docs/providers.md §7).
+            order_string = self.client.app_order_string(
+                out_trade_no=payment.out_trade_no,
+                amount_fen=payment.amount_fen,
+                subject=payment.description,
+                expires_at=payment.expires_at,
+                notify_url=self.notify_url,
+            )
+            return PaymentStart(order_string=order_string)
+        assert payment.agreement_no is not None
+        agreement_no = payment.agreement_no
         try:
-            answer = await self._retry(lambda: self.client.pay_with_agreement(payment, self.notify_url))
+            answer = await self._retry(
+                lambda: self.client.pay_with_agreement(
+                    out_trade_no=payment.out_trade_no,
+                    amount_fen=payment.amount_fen,
+                    subject=payment.description,
+                    agreement_no=agreement_no,
+                    notify_url=self.notify_url,
+                )
+            )
         except ProviderRejected as exc:
             code = alipay_charge_code(exc.provider_code)
             raise ProviderRejected(exc.provider_code, exc.message, exc.status, code) from exc
@@ -384,7 +456,9 @@ class AlipayAdapter(_Retrying):
 
     async def refund(self, payment: Payment, refund: Refund) -> ProviderRefund:
         try:
-            answer = await self._retry(lambda: self.client.refund(payment.out_trade_no, refund))
+            answer = await self._retry(
+                lambda: self.client.refund(payment.out_trade_no, refund.out_refund_no, refund.amount_fen)
+            )
         except ProviderRejected as exc:
             raise exc.as_({}) from exc
         return alipay_refund(answer)

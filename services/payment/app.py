@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,16 +11,21 @@ from aiohttp import web
 from services.payment.adapters import AlipayAdapter, WechatPayAdapter
 from services.payment.api import add_routes
 from services.payment.consumers import handlers
-from services.payment.keys import PAYMENTS, STORE, STREAMS
+from services.payment.keys import PAYMENTS, STORE, STREAMS, WECHAT_CLIENT
 from services.payment.notify import alipay_notify, wechat_notify
 from services.payment.port import Providers
-from services.payment.providers import Alipay, WechatPay
 from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from services.payment.usecases import Payments
 from shared.http.app import create_app, internal_auth_middleware
-from shared.service import DB, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
+from shared.providers.alipay import AlipayClient
+from shared.providers.wechatpay import WechatPayClient
+from shared.service import DB, background, bus_context, consumer_context, leased_periodic, mongo_context, relay_context
 from shared.streams import StreamStore
+
+
+async def keep_certificates(app: web.Application, stop: asyncio.Event) -> None:
+    await app[WECHAT_CLIENT].keep_certificates(stop)
 
 
 def build_app(settings: PaymentSettings) -> web.Application:
@@ -41,14 +47,22 @@ def build_app(settings: PaymentSettings) -> web.Application:
         await store.ensure_indexes()
         base = settings.public_base_url.rstrip("/")
         retries = (settings.provider_attempts, settings.provider_retry_delay_s)
-        wechat = WechatPayAdapter(WechatPay(http, settings), f"{base}/notify/wechatpay", *retries)
-        alipay = AlipayAdapter(Alipay(http, settings), f"{base}/notify/alipay", *retries)
+        wechat_client = WechatPayClient(http, settings, settings.provider_timeout_s)
+        wechat = WechatPayAdapter(wechat_client, f"{base}/notify/wechatpay", *retries)
+        alipay = AlipayAdapter(
+            AlipayClient(http, settings, settings.provider_timeout_s), f"{base}/notify/alipay", *retries
+        )
+        app[WECHAT_CLIENT] = wechat_client
         app[STREAMS], app[STORE] = streams, store
         app[PAYMENTS] = Payments(streams, store, Providers(wechat, alipay), alipay, settings)
         yield
         await http.close()
 
     app.cleanup_ctx.append(clients)
+    # Platform certificates (for merchants still on them) downloaded at start and rotated.
+    app.cleanup_ctx.append(
+        background("wechatpay-certificates", lambda app, stop: app[WECHAT_CLIENT].keep_certificates(stop))
+    )
     app.cleanup_ctx.append(relay_context(settings, lambda app: app[STREAMS]))
     app.cleanup_ctx.append(
         consumer_context(settings, lambda app: handlers(app[PAYMENTS], app[DB], settings.service_name))

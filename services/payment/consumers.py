@@ -17,6 +17,7 @@ from shared.errors import Conflict, InvalidState, NotFound
 from shared.events import Envelope
 from shared.events.listing import OrderClosed
 from shared.events.refund import RefundApproved
+from shared.events.wallet import CollectionActivated
 from shared.mongo import Database
 from shared.streams import own_event_types
 
@@ -55,11 +56,21 @@ def handlers(payments: Payments, db: Database, name: str) -> dict[str, Handler]:
             # The same refund id with another amount: retrying cannot change that.
             raise PermanentFailure(f"{exc.code}: {exc.message} {exc.details}") from exc
 
+    async def collection_activated(envelope: Envelope) -> None:
+        p = _payload(CollectionActivated, envelope)
+        if p.sub_mchid is None:
+            raise PermanentFailure("wallet.collection_activated without a sub_mchid: no WeChat payee to record")
+        await payments.store.record_payee(p.seller_id, p.sub_mchid, p.account_id)
+
     async def own(envelope: Envelope) -> None:
         if envelope.producer == name:
             await payments.reproject(envelope.aggregate_id, envelope.seq)
 
-    table: dict[str, Handler] = {"order.closed.v1": order_closed, "refund.approved.v1": refund_approved}
+    table: dict[str, Handler] = {
+        "order.closed.v1": order_closed,
+        "refund.approved.v1": refund_approved,
+        "wallet.collection_activated.v1": collection_activated,
+    }
     wrapped = {key: idempotent(db, name, handler) for key, handler in table.items()}
     # Re-projecting is idempotent by itself (a redelivery costs one lookup of the projection's seq): no inbox row,
     # which would cost a lookup and a write on every delivery.

@@ -118,6 +118,7 @@ class Payment(BaseModel):
     alipay_user_id: str | None = None
     agreement_id: str | None = None
     agreement_no: str | None = None
+    sub_mchid: str | None = None  # WeChat: the seller's sub-merchant the buyer pays
     status: PaymentStatus = "processing"
     prepay_id: str | None = None
     request_payment: dict[str, str] | None = None
@@ -198,6 +199,7 @@ def check_payer(terms: PaymentTerms) -> None:
 class CreatePayment(PaymentTerms):
     payment_id: str
     agreement_no: str | None = None
+    sub_mchid: str | None = None
 
 
 class RecordPrepay(BaseModel):
@@ -351,6 +353,7 @@ def _decide_create(state: Payment, c: CreatePayment) -> list[NewEvent]:
                 alipay_user_id=c.alipay_user_id,
                 agreement_id=c.agreement_id,
                 agreement_no=c.agreement_no,
+                sub_mchid=c.sub_mchid,
             )
         )
     ]
@@ -458,6 +461,8 @@ def decide_payment(state: Payment, command: PaymentCommand) -> list[NewEvent]:
                     provider_trade_no=command.provider_trade_no,
                     paid_at=command.paid_at,
                     source=command.source,
+                    sub_mchid=state.sub_mchid,
+                    frozen_for_settlement=True,
                 )
             )
         ]

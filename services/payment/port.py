@@ -17,55 +17,14 @@ from services.payment.domain import Payment, Refund
 from shared.events.payment import Provider
 from shared.protocols.alipay import AlipayMalformed, parse_timestamp
 
+# The port's errors are the shared clients' (re-exported).
+from shared.providers.errors import ProviderBusy as ProviderBusy
+from shared.providers.errors import ProviderMisconfigured as ProviderMisconfigured
+from shared.providers.errors import ProviderRejected as ProviderRejected
+from shared.providers.errors import ProviderUnavailable as ProviderUnavailable
+from shared.providers.errors import RejectionCode as RejectionCode
+
 # ------------------------------------------------------------------------------------------------------------ errors
-
-
-class ProviderUnavailable(Exception):
-    """No definite answer: retry with the same numbers."""
-
-    code = "provider_unavailable"
-
-
-class ProviderBusy(ProviderUnavailable):
-    """The provider refused for now and did nothing: ask again later with the same numbers."""
-
-    code = "provider_busy"
-
-    def __init__(self, provider_code: str, message: str) -> None:
-        super().__init__(f"{provider_code}: {message}")
-        self.provider_code = provider_code
-
-
-RejectionCode = Literal[
-    "already_paid",  # the payment was paid already: ask what the provider holds
-    "not_found",  # the provider holds no such payment (nothing was ever handed out that could create one)
-    "not_opened",  # no trade yet, but what the buyer holds (an order string) can still create one until it expires
-    "invalid_state",  # the payment is in a state that refuses this (paid, or closed): ask what the provider holds
-    "limit_exceeded",  # a charge over a password-free agreement's limits
-    "agreement_not_active",  # a charge on an agreement that is not (or no longer) signed
-    "payment_declined",  # the buyer's funds do not cover the charge
-    "provider_rejected",  # any other definite no
-]
-
-
-class ProviderRejected(Exception):
-    """The provider's definite "no". `code` is ours (one of RejectionCode, the same whatever the provider);
-    `provider_code` and `message` are the provider's own, kept for logs and failure messages (`str(exc)`)."""
-
-    def __init__(
-        self, provider_code: str, message: str, status: int = 400, code: RejectionCode = "provider_rejected"
-    ) -> None:
-        super().__init__(f"{provider_code}: {message}")
-        self.code: RejectionCode = code
-        self.provider_code = provider_code
-        self.message = message
-        self.status = status
-
-    def as_(self, codes: Mapping[str, RejectionCode]) -> ProviderRejected:
-        """This refusal with our code for its provider code (`provider_rejected` for one `codes` does not name)."""
-        return ProviderRejected(
-            self.provider_code, self.message, self.status, codes.get(self.provider_code, "provider_rejected")
-        )
 
 
 class NotificationUnverified(Exception):
@@ -136,6 +95,8 @@ class PaymentPaid(_Result):
     trade_no: str
     amount_fen: int
     paid_at: datetime | None = None
+    payee: str | None = None  # WeChat: the sub-merchant paid (checked against the payment's)
+    payer: str | None = None  # Alipay: the buyer's user id or OpenID, when the notification names one
 
 
 class PaymentClosed(_Result):

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import Field
 
-from pydantic import Field, SecretStr
-
+from shared.providers.settings import AlipaySettings, WechatPaySettings
 from shared.settings import ServiceSettings
 
 
-class PaymentSettings(ServiceSettings):
+class PaymentSettings(ServiceSettings, WechatPaySettings, AlipaySettings):
+    """Provider identities and keys come from the shared mixins (shared/providers/settings.py)."""
+
     service_name: str = "payment"
     mongo_db: str = "payment"
     http_port: int = Field(default=8082, ge=0, le=65535)
     # Where providers send notifications: <public_base_url>/notify/wechatpay and /notify/alipay.
     public_base_url: str = Field(min_length=1)
 
-    # WeChat Pay v3 (merchant side). No defaults: keys always come from the environment.
-    wechat_api_base: str = Field(min_length=1, description="https://api.mch.weixin.qq.com, or the sandbox")
-    wechat_appid: str = Field(min_length=1)
-    wechat_mchid: str = Field(min_length=1)
-    wechat_apiv3_key: SecretStr = Field(min_length=32, max_length=32)
-    wechat_merchant_private_key_file: Path
-    wechat_merchant_cert_file: Path
-    wechat_platform_cert_file: Path
-
-    # Alipay OpenAPI (RSA2, public-key mode).
-    alipay_gateway_url: str = Field(min_length=1, description="https://openapi.alipay.com/gateway.do, or the sandbox")
-    alipay_app_id: str = Field(min_length=1)
-    alipay_seller_id: str = Field(min_length=1)
-    alipay_app_private_key_file: Path
-    alipay_public_key_file: Path
     # GENERAL_WITHHOLDING limits are contract configuration (Alipay documents none): what we let one debit reach.
     alipay_withholding_single_limit_fen: int = Field(default=50_000, gt=0)
     alipay_withholding_daily_limit_fen: int = Field(default=200_000, gt=0)

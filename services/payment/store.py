@@ -16,6 +16,8 @@ class PaymentStore:
         self.payments: Collection = db["payments"]
         self.agreements: Collection = db["agreements"]
         self.notifications: Collection = db["notifications"]
+        # Sellers who activated WeChat collection (wallet.collection_activated): their e-commerce sub-merchant.
+        self.payees: Collection = db["payees"]
         self.reconcile_after = timedelta(seconds=reconcile_after_s)
 
     async def ensure_indexes(self) -> None:
@@ -105,6 +107,15 @@ class PaymentStore:
             query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": row_id}}]
         cursor = self.agreements.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1)
         return [doc async for doc in cursor]
+
+    async def record_payee(self, seller_id: str, sub_mchid: str, account_id: str) -> None:
+        """The wallet's word on where a seller's WeChat payments go (the latest activation wins)."""
+        doc = {"sub_mchid": sub_mchid, "account_id": account_id}
+        await self.payees.replace_one({"_id": seller_id}, doc, upsert=True)
+
+    async def sub_mchid_of(self, seller_id: str) -> str | None:
+        doc = await self.payees.find_one({"_id": seller_id}, projection={"sub_mchid": 1})
+        return str(doc["sub_mchid"]) if doc else None
 
     async def record_notification(self, doc: dict[str, Any]) -> None:
         await self.notifications.insert_one(doc)

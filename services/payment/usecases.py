@@ -65,7 +65,7 @@ from services.payment.settings import PaymentSettings
 from services.payment.store import PaymentStore
 from shared.channels import check_payment_method
 from shared.clock import Clock, SystemClock
-from shared.errors import AppError, NotFound, Unavailable
+from shared.errors import AppError, Conflict, NotFound, Unavailable
 from shared.http.metrics import REGISTRY
 from shared.ids import derived_id, new_id
 from shared.streams import Cause, Outcome, Streams, StreamStore, reproject_any
@@ -137,12 +137,24 @@ class Payments:
         if debits_agreement(req.method) and req.agreement_id:
             agreement, _ = await self.agreement_streams.load(req.agreement_id)
             agreement_no = check_agreement(agreement, req.buyer_id, req.amount_fen)
+        sub_mchid = None
+        if req.method == "wechat_pay":
+            # Mini-program buyers pay the seller's own e-commerce sub-merchant (docs/providers.md §2).
+            sub_mchid = await self.store.sub_mchid_of(req.seller_id)
+            if sub_mchid is None:
+                raise Conflict(
+                    "the seller has not activated WeChat collection (no sub-merchant known yet)",
+                    code="wechat_collection_not_active",
+                    details={"seller_id": req.seller_id},
+                )
         payment_id = await self.payment_id_of(req.order_id)
         if req.agreement_id and agreement_no:
             # Counted against the daily limit on the agreement's own stream, before Alipay is asked (once per payment).
             reserve = ReserveCharge(payment_id=payment_id, amount_fen=req.amount_fen, day=beijing_day(self.clock.now()))
             await self._agree(req.agreement_id, reserve)
-        command = CreatePayment(payment_id=payment_id, agreement_no=agreement_no, **req.model_dump())
+        command = CreatePayment(
+            payment_id=payment_id, agreement_no=agreement_no, sub_mchid=sub_mchid, **req.model_dump()
+        )
         return await self.advance(await self._pay(payment_id, command))
 
     async def _release_charge(self, p: Payment) -> None:
@@ -519,6 +531,9 @@ class Payments:
         stated = None if isinstance(notice, PaymentPaid) else notice.trade_amount_fen
         if stated is not None and stated != payment.amount_fen:
             raise NotificationRefused("total_amount differs from the payment")
+        if isinstance(notice, PaymentPaid) and payment.provider == "wechatpay" and notice.payee != payment.sub_mchid:
+            # Paid to another sub-merchant than the seller's: not the payment we asked for.
+            raise NotificationRefused(f"sub_mchid {notice.payee!r} is not this payment's seller")
         return payment
 
     async def apply_notice(self, notice: Notice, payment: Payment | None) -> str:

@@ -31,9 +31,10 @@ class PaymentCreated(Payload):
     provider: Provider | None = None
     out_trade_no: str | None = Field(default=None, description="the provider's number: the payment id itself")
     openid: str | None = None
-    alipay_user_id: str | None = None
+    alipay_user_id: str | None = Field(default=None, description="the buyer's Alipay user id or OpenID")
     agreement_id: str | None = None
     agreement_no: str | None = None
+    sub_mchid: str | None = Field(default=None, description="WeChat: the seller's e-commerce sub-merchant, paid")
 
 
 @register("payment.action_required")
@@ -62,6 +63,10 @@ class PaymentSucceeded(Payload):
     provider_trade_no: str = Field(description="Alipay trade_no or WeChat transaction_id")
     paid_at: AwareDatetime
     source: SuccessSource | None = Field(default=None, description="what told payment: notification, query, charge")
+    # Where the money sits (docs/providers.md): WeChat pays the seller's sub-merchant with the funds frozen for profit
+    # sharing; Alipay collects in the platform's account with the trade frozen for royalty settlement.
+    sub_mchid: str | None = Field(default=None, description="WeChat: the seller's sub-merchant holding the funds")
+    frozen_for_settlement: bool = Field(default=False, description="profit sharing / royalty settles it later")
 
 
 @register("payment.failed")

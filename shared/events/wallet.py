@@ -22,6 +22,8 @@ class CollectionActivated(Payload):
     seller_id: str
     shop_id: str
     account_id: str
+    # The seller's WeChat Pay e-commerce sub-merchant (二级商户号), which mini-program buyers pay.
+    sub_mchid: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 @register("wallet.escrow_held")

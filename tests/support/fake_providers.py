@@ -1,5 +1,5 @@
 """Fake WeChat Pay and Alipay merchant clients for payment's use-case tests: the methods `Payments` calls on
-`self.wechat` and `self.alipay` (services/payment/providers.py), over an in-memory model of each provider's trades
+`self.wechat` and `self.alipay` (shared/providers/), over an in-memory model of each provider's trades
 and refunds, answering as the real APIs do (and as the sandbox plays them) with the codes `Payments` reads.
 
 Kept in one module on purpose: payment's provider interface is being reshaped, and the fakes follow it here alone.
@@ -15,11 +15,12 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from services.payment.domain import Payment, Refund
-from services.payment.providers import Alipay, ProviderRejected, ProviderUnavailable, WechatPay
 from services.payment.settings import PaymentSettings
 from shared.clock import Clock
 from shared.money import fen_to_yuan, yuan_to_fen
+from shared.providers.alipay import AlipayClient, Royalty
+from shared.providers.errors import ProviderRejected, ProviderUnavailable
+from shared.providers.wechatpay import WechatPayClient
 
 BEIJING = timezone(timedelta(hours=8))
 T = TypeVar("T")
@@ -90,24 +91,29 @@ class FakeWechat(_Calls):
             "success_time": self.clock.now().astimezone(BEIJING).isoformat(timespec="seconds"),
         }
 
-    async def jsapi(self, payment: Payment, notify_url: str) -> str:
-        self._enter("jsapi", payment.out_trade_no)
+    async def partner_jsapi(self, *, sub_mchid: str, out_trade_no: str, amount_fen: int, **_: Any) -> str:
+        self._enter("jsapi", out_trade_no)
         trade = self.trades.setdefault(
-            payment.out_trade_no,
-            {"out_trade_no": payment.out_trade_no, "trade_state": "NOTPAY", "amount": {"total": payment.amount_fen}},
+            out_trade_no,
+            {
+                "out_trade_no": out_trade_no,
+                "sub_mchid": sub_mchid,
+                "trade_state": "NOTPAY",
+                "amount": {"total": amount_fen},
+            },
         )
         return f"wx_prepay_{trade['out_trade_no']}"
 
     def request_payment(self, prepay_id: str) -> dict[str, str]:
         return {"appId": "wx_fake", "package": f"prepay_id={prepay_id}", "signType": "RSA", "paySign": "fake"}
 
-    async def query(self, out_trade_no: str) -> dict[str, Any]:
+    async def partner_query(self, out_trade_no: str, sub_mchid: str) -> dict[str, Any]:
         self._enter("query", out_trade_no)
         if out_trade_no not in self.trades:
             raise ProviderRejected("ORDER_NOT_EXIST", "order does not exist", 404)
         return dict(self.trades[out_trade_no])
 
-    async def close(self, out_trade_no: str) -> None:
+    async def partner_close(self, out_trade_no: str, sub_mchid: str) -> None:
         self._enter("close", out_trade_no)
         trade = self.trades.get(out_trade_no)
         if trade is None:
@@ -116,29 +122,31 @@ class FakeWechat(_Calls):
             raise ProviderRejected("ORDERPAID", "order paid")
         trade["trade_state"] = "CLOSED"
 
-    async def refund(self, payment: Payment, refund: Refund, notify_url: str) -> dict[str, Any]:
-        self._enter("refund", refund.out_refund_no)
-        trade = self.trades[payment.out_trade_no]
+    async def refund(
+        self, *, sub_mchid: str, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, **_: Any
+    ) -> dict[str, Any]:
+        self._enter("refund", out_refund_no)
+        trade = self.trades[out_trade_no]
         if trade["trade_state"] not in ("SUCCESS", "REFUND"):
             raise ProviderRejected("INVALID_REQUEST", "trade not paid")
-        if refund.out_refund_no not in self.refunds:
+        if out_refund_no not in self.refunds:
             refunded = sum(
                 r["amount"]["refund"] for r in self.refunds.values() if r["out_trade_no"] == trade["out_trade_no"]
             )
-            if refunded + refund.amount_fen > trade["amount"]["total"]:
+            if refunded + refund_fen > trade["amount"]["total"]:
                 raise ProviderRejected("INVALID_REQUEST", "refund exceeds the amount paid")
-            self.refunds[refund.out_refund_no] = {
-                "out_trade_no": payment.out_trade_no,
-                "out_refund_no": refund.out_refund_no,
+            self.refunds[out_refund_no] = {
+                "out_trade_no": out_trade_no,
+                "out_refund_no": out_refund_no,
                 "refund_id": f"5030{len(self.refunds):024d}",
                 "status": self.refund_status,
-                "amount": {"refund": refund.amount_fen, "total": trade["amount"]["total"]},
+                "amount": {"refund": refund_fen, "total": trade["amount"]["total"]},
                 "success_time": self.clock.now().astimezone(BEIJING).isoformat(timespec="seconds"),
             }
             trade["trade_state"] = "REFUND"
-        return self._answer("refund", dict(self.refunds[refund.out_refund_no]))
+        return self._answer("refund", dict(self.refunds[out_refund_no]))
 
-    async def query_refund(self, out_refund_no: str) -> dict[str, Any]:
+    async def query_refund(self, out_refund_no: str, sub_mchid: str) -> dict[str, Any]:
         self._enter("query_refund", out_refund_no)
         if out_refund_no not in self.refunds:
             raise ProviderRejected("RESOURCE_NOT_EXISTS", "refund does not exist", 404)
@@ -184,16 +192,16 @@ class FakeAlipay(_Calls):
         }
         return trade
 
-    def app_order_string(self, payment: Payment, notify_url: str) -> str:
-        return f"app_id=fake&out_trade_no={payment.out_trade_no}&total_amount={fen_to_yuan(payment.amount_fen)}"
+    def app_order_string(self, *, out_trade_no: str, amount_fen: int, **_: Any) -> str:
+        return f"app_id=fake&out_trade_no={out_trade_no}&total_amount={fen_to_yuan(amount_fen)}"
 
-    async def pay_with_agreement(self, payment: Payment, notify_url: str) -> dict[str, Any]:
-        self._enter("pay_with_agreement", payment.out_trade_no)
+    async def pay_with_agreement(self, *, out_trade_no: str, amount_fen: int, **_: Any) -> dict[str, Any]:
+        self._enter("pay_with_agreement", out_trade_no)
         if self.debit_refusal is not None:
             raise self.debit_refusal
-        if payment.out_trade_no in self.trades:
+        if out_trade_no in self.trades:
             raise ProviderRejected("ACQ.TRADE_HAS_SUCCESS", "trade paid already")
-        trade = self.pay(payment.out_trade_no, payment.amount_fen)
+        trade = self.pay(out_trade_no, amount_fen)
         return {"trade_no": trade["trade_no"], "total_amount": trade["total_amount"], "gmt_payment": self._wall()}
 
     async def query(self, out_trade_no: str) -> dict[str, Any] | None:
@@ -210,16 +218,18 @@ class FakeAlipay(_Calls):
             raise ProviderRejected("ACQ.TRADE_STATUS_ERROR", f"trade is {trade['trade_status']}")
         trade["trade_status"] = "TRADE_CLOSED"
 
-    async def refund(self, out_trade_no: str, refund: Refund) -> dict[str, Any]:
-        self._enter("refund", refund.out_refund_no)
+    async def refund(
+        self, out_trade_no: str, out_request_no: str, amount_fen: int, take_back: tuple[Royalty, ...] = ()
+    ) -> dict[str, Any]:
+        self._enter("refund", out_request_no)
         trade = self.trades.get(out_trade_no)
         if trade is None or trade["trade_status"] not in ("TRADE_SUCCESS", "TRADE_FINISHED"):
             raise ProviderRejected("ACQ.TRADE_STATUS_ERROR", "trade not paid")
-        if refund.out_refund_no in self.refunds:
+        if out_request_no in self.refunds:
             return self._answer("refund", {"fund_change": "N", "trade_no": trade["trade_no"]})
-        self.refunds[refund.out_refund_no] = {
+        self.refunds[out_request_no] = {
             "out_trade_no": out_trade_no,
-            "refund_amount": fen_to_yuan(refund.amount_fen),
+            "refund_amount": fen_to_yuan(amount_fen),
             "gmt_refund_pay": self._wall(),
             "trade_no": trade["trade_no"],
         }
@@ -237,6 +247,9 @@ class FakeAlipay(_Calls):
     def agreement_sign_url(self, agreement_id: str, notify_url: str) -> str:
         return f"https://alipay.fake/sign?external_agreement_no={agreement_id}"
 
+    def verify_notification(self, *_: Any) -> Any:
+        raise AssertionError("use-case tests deliver notices, not signed notifications")
+
     async def unsign(self, agreement_no: str, notify_url: str) -> None:
         self._enter("unsign", agreement_no)
 
@@ -244,12 +257,12 @@ class FakeAlipay(_Calls):
         return sum(yuan_to_fen(r["refund_amount"]) for r in self.refunds.values() if r["out_trade_no"] == out_trade_no)
 
 
-def as_wechat(fake: FakeWechat) -> WechatPay:
-    return cast(WechatPay, fake)
+def as_wechat(fake: FakeWechat) -> WechatPayClient:
+    return cast(WechatPayClient, fake)
 
 
-def as_alipay(fake: FakeAlipay) -> Alipay:
-    return cast(Alipay, fake)
+def as_alipay(fake: FakeAlipay) -> AlipayClient:
+    return cast(AlipayClient, fake)
 
 
 NO_FILE = Path("/nonexistent")  # the fakes read no keys
@@ -269,7 +282,8 @@ def fake_payment_settings(**overrides: Any) -> PaymentSettings:
         "wechat_apiv3_key": "0" * 32,
         "wechat_merchant_private_key_file": NO_FILE,
         "wechat_merchant_cert_file": NO_FILE,
-        "wechat_platform_cert_file": NO_FILE,
+        "wechat_pay_public_key_file": NO_FILE,
+        "wechat_pay_public_key_id": "PUB_KEY_ID_0119000000012026120100000000000001",
         "alipay_gateway_url": "https://alipay.fake/gateway.do",
         "alipay_app_id": "2021000000000001",
         "alipay_seller_id": "2088000000000001",

@@ -38,18 +38,25 @@ from services.payment.port import (
     VerifiedNotification,
     provider_time,
 )
-from services.payment.providers import Alipay, WechatPay
+from shared.providers.alipay import AlipayClient
+from shared.providers.wechatpay import WechatPayClient
 
 BEIJING = timezone(timedelta(hours=8))
 PAID_AT = datetime(2026, 11, 25, 10, 0, 5, tzinfo=BEIJING)
 MCHID, APPID, APP_ID, SELLER = "1900000109", "wx_app", "2021000000000001", "2088000000000001"
-WECHAT = Payment(payment_id="pay_W", provider="wechatpay", method="wechat_pay", amount_fen=35_000, out_trade_no="pay_W")
+WECHAT = Payment(
+    payment_id="pay_W", provider="wechatpay", method="wechat_pay", amount_fen=35_000, out_trade_no="pay_W",
+    sub_mchid="1600000001", openid="o_buyer", expires_at=datetime(2026, 11, 25, 10, 15, tzinfo=UTC),
+)  # fmt: skip
+EXPIRES = datetime(2026, 11, 25, 10, 15, tzinfo=UTC)
 APP = Payment(
-    payment_id="pay_A", provider="alipay", method="alipay", amount_fen=5_000, out_trade_no="pay_A", order_string="o=1"
-)
+    payment_id="pay_A", provider="alipay", method="alipay", amount_fen=5_000, out_trade_no="pay_A", order_string="o=1",
+    expires_at=EXPIRES,
+)  # fmt: skip
 FREE = Payment(
-    payment_id="pay_F", provider="alipay", method="alipay_password_free", amount_fen=5_000, out_trade_no="pay_F"
-)
+    payment_id="pay_F", provider="alipay", method="alipay_password_free", amount_fen=5_000, out_trade_no="pay_F",
+    expires_at=EXPIRES, agreement_no="20261125000001",
+)  # fmt: skip
 REFUND = Refund(refund_id="rfd_1", amount_fen=1_000, out_refund_no="rfd_1")
 
 
@@ -180,35 +187,35 @@ class Client:
         if name not in self.behaviour:
             raise AttributeError(name)
 
-        def call(*args: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
             self.calls.append(name)
             outcome = self.behaviour[name]
             if isinstance(outcome, Exception):
                 raise outcome
             return outcome
 
-        async def acall(*args: Any) -> Any:
-            return call(*args)
+        async def acall(*args: Any, **kwargs: Any) -> Any:
+            return call(*args, **kwargs)
 
         return call if name in ("request_payment", "app_order_string", "agreement_sign_url") else acall
 
 
 def wechat(**behaviour: Any) -> WechatPayAdapter:
-    return WechatPayAdapter(cast(WechatPay, Client(**behaviour)), "https://us/notify/wechatpay", 1, 0)
+    return WechatPayAdapter(cast(WechatPayClient, Client(**behaviour)), "https://us/notify/wechatpay", 1, 0)
 
 
 def alipay(**behaviour: Any) -> AlipayAdapter:
-    return AlipayAdapter(cast(Alipay, Client(**behaviour)), "https://us/notify/alipay", 1, 0)
+    return AlipayAdapter(cast(AlipayClient, Client(**behaviour)), "https://us/notify/alipay", 1, 0)
 
 
 async def test_a_wechat_start_is_a_prepay_and_its_request_payment_parameters() -> None:
-    start = await wechat(jsapi="wx25", request_payment={"package": "prepay_id=wx25"}).start(WECHAT)
+    start = await wechat(partner_jsapi="wx25", request_payment={"package": "prepay_id=wx25"}).start(WECHAT)
     assert (start.prepay_id, start.request_payment, start.charged) == ("wx25", {"package": "prepay_id=wx25"}, None)
 
 
 async def test_a_wechat_order_already_paid_is_our_already_paid_with_its_own_code_kept() -> None:
     with pytest.raises(ProviderRejected) as refused:
-        await wechat(jsapi=ProviderRejected("ORDERPAID", "该订单已支付")).start(WECHAT)
+        await wechat(partner_jsapi=ProviderRejected("ORDERPAID", "该订单已支付")).start(WECHAT)
     assert (refused.value.code, refused.value.provider_code, str(refused.value)) == (
         "already_paid",
         "ORDERPAID",
@@ -222,12 +229,12 @@ async def test_a_wechat_order_already_paid_is_our_already_paid_with_its_own_code
 )
 async def test_wechat_close_refusals_are_normalised(provider_code: str, ours: str) -> None:
     with pytest.raises(ProviderRejected) as refused:
-        await wechat(close=ProviderRejected(provider_code, "no")).close(WECHAT)
+        await wechat(partner_close=ProviderRejected(provider_code, "no")).close(WECHAT)
     assert refused.value.code == ours
 
 
 async def test_a_wechat_trade_it_does_not_hold_is_missing() -> None:
-    assert await wechat(query=ProviderRejected("ORDER_NOT_EXIST", "no", 404)).query(WECHAT) == ProviderPayment(
+    assert await wechat(partner_query=ProviderRejected("ORDER_NOT_EXIST", "no", 404)).query(WECHAT) == ProviderPayment(
         state="missing"
     )
 
@@ -291,7 +298,7 @@ async def test_a_busy_provider_stays_unavailable_through_the_adapter() -> None:
 
 
 def wechat_note(event_type: str, **resource: Any) -> VerifiedNotification:
-    base = {"mchid": MCHID, "appid": APPID, "out_trade_no": "pay_W"}
+    base = {"sp_mchid": MCHID, "sp_appid": APPID, "sub_mchid": "1600000001", "out_trade_no": "pay_W"}
     return VerifiedNotification(id="n1", key="pay_W", payload={"event_type": event_type, "resource": base | resource})
 
 
@@ -304,15 +311,15 @@ def test_a_wechat_success_notification_is_payment_paid() -> None:
         success_time="2026-11-25T10:00:05+08:00",
     )
     assert read_wechat_notification(note, MCHID, APPID) == PaymentPaid(
-        out_trade_no="pay_W", trade_no="4200001", amount_fen=35_000, paid_at=PAID_AT
+        out_trade_no="pay_W", trade_no="4200001", amount_fen=35_000, paid_at=PAID_AT, payee="1600000001"
     )
 
 
 @pytest.mark.parametrize(
     ("resource", "reason"),
     [
-        ({"mchid": "other"}, "mchid"),
-        ({"appid": "other"}, "appid"),
+        ({"sp_mchid": "other"}, "sp_mchid"),
+        ({"sp_appid": "other"}, "sp_appid"),
         ({"amount": {"total": "35000"}}, "amount.total"),
         ({"transaction_id": 42}, "transaction_id"),
     ],

@@ -19,11 +19,12 @@ from services.payment.domain import (
     order_closed_refund_id,
     payment_id_for,
 )
-from services.payment.port import ProviderRejected, Providers
+from services.payment.port import NotificationRefused, PaymentPaid, ProviderRejected, Providers
 from services.payment.store import PaymentStore
 from services.payment.usecases import Payments
 from shared.bus import Bus, Handler
 from shared.clock import ManualClock
+from shared.errors import Conflict
 from shared.events import Envelope
 from shared.ids import new_id
 from shared.streams import Cause, StreamStore
@@ -33,6 +34,7 @@ from tests.support.memory import MemoryBus, MemoryDatabase, as_database
 
 NAME = "payment"
 SETTINGS = fake_payment_settings()
+SELLER, SUB_MCHID = "usr_seller_wx", "1600000001"  # a seller who activated WeChat collection
 AFTER_S = SETTINGS.reconcile_after_s
 TIMEOUT = timedelta(minutes=15)
 
@@ -53,10 +55,10 @@ class World:
 
     def request(self, method: str = "wechat_pay", amount_fen: int = 35_000, **kw: Any) -> PaymentTerms:
         channel = "mp" if method == "wechat_pay" else "app"
+        kw.setdefault("seller_id", SELLER)
         return PaymentTerms(
             order_id=new_id("ord"),
             buyer_id=new_id("usr"),
-            seller_id=new_id("usr"),
             channel=channel,
             method=method,
             amount_fen=amount_fen,
@@ -108,6 +110,7 @@ async def world() -> World:
     store = PaymentStore(db, SETTINGS.reconcile_after_s)
     await streams.ensure_indexes()
     await store.ensure_indexes()
+    await store.record_payee(SELLER, SUB_MCHID, "acc_seller")
     wechat, alipay = FakeWechat(clock), FakeAlipay(clock)
     # The fakes play the providers' HTTP clients: the real adapters read their answers.
     retries = (SETTINGS.provider_attempts, SETTINGS.provider_retry_delay_s)
@@ -134,6 +137,42 @@ async def test_a_wechat_payment_gets_one_prepay_however_often_it_is_created(worl
     assert first.prepay_id == f"wx_prepay_{first.out_trade_no}"
     assert world.wechat.called("jsapi") == [first.out_trade_no]
     assert await world.events(first.payment_id) == ["payment.created", "payment.action_required"]
+
+
+async def test_a_wechat_payment_pays_the_sellers_sub_merchant_and_says_so_when_it_succeeds(world: World) -> None:
+    p = await world.paid_wechat()
+    assert p.sub_mchid == SUB_MCHID and world.wechat.trades[p.out_trade_no]["sub_mchid"] == SUB_MCHID
+    succeeded = [e for entry in await world.streams.read(p.payment_id) for e in entry.events][-1]
+    assert succeeded.type == "payment.succeeded"
+    assert (succeeded.payload["sub_mchid"], succeeded.payload["frozen_for_settlement"]) == (SUB_MCHID, True)
+
+
+async def test_a_wechat_payment_to_a_seller_without_a_sub_merchant_is_refused_before_any_provider_call(
+    world: World,
+) -> None:
+    with pytest.raises(Conflict) as refused:
+        await world.payments.create(world.request(seller_id=new_id("usr")))
+    assert refused.value.code == "wechat_collection_not_active" and refused.value.status == 409
+    assert world.wechat.called("jsapi") == []
+
+
+async def test_the_wallets_activation_tells_payment_where_a_sellers_wechat_payments_go(world: World) -> None:
+    seller = new_id("usr")
+    activated = {"seller_id": seller, "shop_id": new_id("shp"), "account_id": "acc_1", "sub_mchid": "1600000077"}
+    await world.deliver("wallet.collection_activated", activated, seller, "wallet")
+    p = await world.payments.create(world.request(seller_id=seller))
+    assert p.status == "requires_action" and world.wechat.trades[p.out_trade_no]["sub_mchid"] == "1600000077"
+
+
+async def test_a_wechat_success_notification_paid_to_another_sub_merchant_is_refused(world: World) -> None:
+    p = await world.create()
+    trade = world.wechat.pay(p.out_trade_no)
+    notice = PaymentPaid(
+        out_trade_no=p.out_trade_no, trade_no=trade["transaction_id"], amount_fen=p.amount_fen, payee="1600009999"
+    )
+    with pytest.raises(NotificationRefused, match="sub_mchid"):
+        await world.payments.notified_payment(notice)
+    assert (await world.payments.payment(p.payment_id)).status == "requires_action"
 
 
 async def test_a_prepay_that_times_out_is_asked_again_by_the_reconciler_with_the_same_number(world: World) -> None:

@@ -137,6 +137,7 @@ async def world() -> World:
     store = PaymentStore(db, SETTINGS.reconcile_after_s)
     await streams.ensure_indexes()
     await store.ensure_indexes()
+    await store.record_payee("usr_seller", "1600000001", "acc_seller")  # the seller activated WeChat collection
     wechat, alipay = FakeProvider("wechatpay"), FakeProvider("alipay")
     payments = Payments(streams, store, Providers(wechat, alipay), FakeAgreements(), SETTINGS, clock=clock)
     return World(clock, streams, payments, wechat, alipay)
