@@ -118,7 +118,7 @@ class WechatPayClient:
         self.uses_certificates = settings.wechat_platform_certificates
         self.refresh_s = settings.wechat_certificates_refresh_s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._last_refresh = 0.0
+        self._last_refresh = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------------------------------- signed calls
@@ -242,7 +242,12 @@ class WechatPayClient:
             return
         if time.monotonic() - self._last_refresh < UNKNOWN_SERIAL_REFRESH_S:
             return
-        self._refreshing = asyncio.get_running_loop().create_task(self._refresh_logged())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not in the service's loop (a script): the periodic download catches up
+        self._last_refresh = time.monotonic()
+        self._refreshing = loop.create_task(self._refresh_logged())
 
     async def _refresh_logged(self) -> None:
         try:

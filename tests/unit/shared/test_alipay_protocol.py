@@ -461,3 +461,29 @@ def test_yuan_to_fen_refuses_anything_but_plain_two_decimal_text(bad: str) -> No
 def test_yuan_to_fen_refuses_non_strings_including_floats(bad: object) -> None:
     with pytest.raises(TypeError):
         ap.yuan_to_fen(bad)  # type: ignore[arg-type]
+
+
+def test_a_notification_signed_with_its_empty_values_verifies_as_the_long_standing_sdk_signs_it(
+    alipay_private: rsa.RSAPrivateKey, alipay_public: rsa.RSAPublicKey
+) -> None:
+    form = {**_notification(), "sign_type": "RSA2"}
+    # getSignCheckContentV1 as the official SDK long had it: every parameter but sign and sign_type, "k=" included.
+    content = ap.notification_check_content(form, keep_empty=True)
+    assert "passback_params=&" in content and "sign_type" not in content
+    form["sign"] = ap.rsa2_sign(content, alipay_private)
+    ap.verify_notification(form, alipay_public)
+    with pytest.raises(ap.AlipayBadSignature):  # the empty value is covered: giving it a value breaks the signature
+        ap.verify_notification({**form, "passback_params": "x"}, alipay_public)
+
+
+def test_a_notification_signed_without_its_empty_values_verifies_as_the_current_sdk_signs_it(
+    alipay_private: rsa.RSAPrivateKey, alipay_public: rsa.RSAPublicKey
+) -> None:
+    form = {**_notification(), "sign_type": "RSA2", "body": "  "}
+    content = ap.notification_check_content(form, keep_empty=False)
+    assert "passback_params" not in content and "body=" not in content  # blank values are skipped as well
+    form["sign"] = ap.rsa2_sign(content, alipay_private)
+    ap.verify_notification(form, alipay_public)
+    for changed in ({"trade_status": "TRADE_FINISHED"}, {"body": "x"}):
+        with pytest.raises(ap.AlipayBadSignature):
+            ap.verify_notification({**form, **changed}, alipay_public)

@@ -278,3 +278,30 @@ def test_our_signed_response_verifies_with_sdk() -> None:
     )
     # The SDK's only response verifier is internal; it is what its server_api runs on every gateway answer.
     assert _merchant_sdk()._verify_and_return_sync_response(body, "alipay_trade_query_response") == response
+
+
+def test_a_notification_with_an_empty_value_signed_by_the_sdk_way_verifies_with_ours_and_ours_with_the_sdk() -> None:
+    sdk = AliPay(
+        appid=ALIPAY_APP_ID,
+        app_notify_url=None,
+        app_private_key_string=_pem("TEST_ONLY_alipay_platform_private.pem"),
+        alipay_public_key_string=_pem("TEST_ONLY_alipay_platform_public.pem"),
+        sign_type="RSA2",
+    )
+    form = {
+        "notify_type": "trade_status_sync",
+        "app_id": ALIPAY_APP_ID,
+        "out_trade_no": "pay_1",
+        "trade_status": "TRADE_SUCCESS",
+        "total_amount": "35.00",
+        "passback_params": "",
+        "sign_type": "RSA2",
+    }
+    # python-alipay-sdk signs (and verifies) every parameter but sign and sign_type, empty ones included.
+    unsigned = {k: v for k, v in form.items() if k != "sign_type"}
+    form["sign"] = sdk._sign("&".join(f"{k}={v}" for k, v in sorted(unsigned.items())))
+    ap.verify_notification(form, ap.load_public_key(_pem("TEST_ONLY_alipay_platform_public.pem")))
+    # What we sign (the sandbox's notifications) carries no empty values, so both SDK versions agree on it.
+    ours = {k: v for k, v in form.items() if k != "sign" and v}
+    signed = ap.sign_notification(ours, ap.load_private_key(_pem("TEST_ONLY_alipay_platform_private.pem")))
+    assert sdk.verify({k: v for k, v in signed.items() if k != "sign"}, signed["sign"])
