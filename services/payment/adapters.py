@@ -165,12 +165,15 @@ def read_wechat_notification(note: VerifiedNotification, mchid: str, appid: str)
             "refund_id": _text(res, "refund_id"),
             "success_time": _text(res, "success_time"),
         }
+        said = wechat_refund(readable)
         return RefundChanged(
             out_trade_no=out_trade_no,
             out_refund_no=str(res.get("out_refund_no", "")),
             outcome=f"refund {res.get('refund_status')}",
             refund_amount_fen=_number(res, "amount", "refund"),
-            refund=wechat_refund(readable),
+            # A status we cannot read (or none) is no answer: the refund is queried instead, and the notification
+            # answered, never refused with a 5xx for a field it lacks.
+            refund=None if said.state == "unknown" else said,
         )
     return Ignored(outcome=f"ignored event {event_type}", out_trade_no=out_trade_no)
 

@@ -66,6 +66,7 @@ def payment_view(p: Payment) -> dict[str, Any]:
         "amount_fen": p.amount_fen,
         "out_trade_no": p.out_trade_no,
         "provider_trade_no": p.provider_trade_no,
+        "sub_mchid": p.sub_mchid,  # WeChat: the seller's sub-merchant the buyer pays (funds frozen for profit sharing)
         # Once the order closed nothing is handed to the buyer to pay with (an Alipay order string may still work).
         "wechat_request_payment": None if p.order_closed else p.request_payment,
         "alipay_order_string": None if p.order_closed else p.order_string,

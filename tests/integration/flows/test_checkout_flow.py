@@ -11,12 +11,20 @@ from tests.integration.payment.conftest import PaymentClient
 from tests.support.infra import eventually, jaeger_trace_spans
 
 
-async def wechat_seller_item(listing: ListingClient) -> dict[str, Any]:
+async def wechat_seller_item(listing: ListingClient, payments: PaymentClient) -> dict[str, Any]:
     seller = await listing.seller(level=5)
     shop = await listing.ok("GET", f"/sellers/{seller}/shop")
+    # The seller onboarded as a WeChat Pay e-commerce sub-merchant (the wallet's job; the sandbox's shortcut here).
+    sub_merchant = await payments.sandbox_post("/sandbox/wechat/sub-merchants", {"merchant_shortname": "小鱼的铺子"})
+    assert sub_merchant.status == 201, sub_merchant.body
     await listing.publish(
         "wallet.collection_activated",
-        {"seller_id": seller, "shop_id": shop["id"], "account_id": new_id("acc")},
+        {
+            "seller_id": seller,
+            "shop_id": shop["id"],
+            "account_id": new_id("acc"),
+            "sub_mchid": sub_merchant.body["sub_mchid"],
+        },
         aggregate_id=new_id("acc"),
         producer="wallet",
     )
@@ -24,6 +32,9 @@ async def wechat_seller_item(listing: ListingClient) -> dict[str, Any]:
         lambda: listing.ok("GET", f"/shops/{shop['id']}"),
         until=lambda s: s["wechat_collection"] == "active",
         what="collection active",
+    )
+    await eventually(
+        lambda: payments.db["payees"].find_one({"_id": seller}), until=bool, what="payment knows the payee"
     )
     return await listing.item(seller, price_fen=26_800)
 
@@ -36,7 +47,7 @@ async def checkout(
     str,
     str,
 ]:
-    item = await wechat_seller_item(listing)
+    item = await wechat_seller_item(listing, payments)
     openid = await payments.openid()
     order = await listing.order(item["id"], channel="mp", method="wechat_pay")
     body = {

@@ -19,7 +19,7 @@ from shared.bus import Bus
 from shared.events import Envelope
 from shared.ids import new_id
 from shared.mongo import Client, Database
-from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT
+from tests.support.infra import AMQP_URL, MONGO_URL, OTLP_ENDPOINT, eventually
 from tests.support.internal_api import TOKEN, InternalApi, Reply, publish_as, service_env
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
@@ -31,6 +31,8 @@ class PaymentClient(InternalApi):
     db: Database
     bus: Bus
     name: str
+    wechat_seller: str = ""  # a seller whose WeChat collection is active (a sub-merchant at the sandbox)
+    sub_mchid: str = ""
 
     async def sandbox_post(self, path: str, body: Any) -> Reply:
         async with self.http.post(f"{self.sandbox.url}{path}", json=body) as resp:
@@ -65,12 +67,23 @@ class PaymentClient(InternalApi):
         reply = await self.sandbox_post("/sandbox/wechat/login-codes", {})
         return str(reply.body["openid"])
 
+    async def activate_wechat_seller(self) -> tuple[str, str]:
+        """A seller onboarded as a WeChat e-commerce sub-merchant (the sandbox's shortcut), made known to payment by
+        the wallet's `wallet.collection_activated`, as the wallet will."""
+        reply = await self.sandbox_post("/sandbox/wechat/sub-merchants", {"merchant_shortname": "闲置小铺"})
+        assert reply.status == 201, reply.body
+        seller, sub_mchid = new_id("usr"), str(reply.body["sub_mchid"])
+        activated = {"seller_id": seller, "shop_id": new_id("shp"), "account_id": new_id("acc"), "sub_mchid": sub_mchid}
+        await self.publish("wallet.collection_activated", activated, seller, producer="wallet")
+        await eventually(lambda: self.db["payees"].find_one({"_id": seller}), until=bool, what="the payee recorded")
+        return seller, sub_mchid
+
     def order(self, method: str = "wechat_pay", amount_fen: int = 35_000, **extra: Any) -> dict[str, Any]:
         channel = "mp" if method == "wechat_pay" else "app"
         return {
             "order_id": new_id("ord"),
             "buyer_id": new_id("usr"),
-            "seller_id": new_id("usr"),
+            "seller_id": self.wechat_seller if method == "wechat_pay" else new_id("usr"),
             "channel": channel,
             "method": method,
             "amount_fen": amount_fen,
@@ -188,9 +201,11 @@ async def payments(
     try:
         await process.start()
         async with aiohttp.ClientSession() as http:
-            yield PaymentClient(
+            client = PaymentClient(
                 process=process, http=http, sandbox=payment_sandbox, db=mongo_client[db_name], bus=bus, name=service
             )
+            client.wechat_seller, client.sub_mchid = await client.activate_wechat_seller()
+            yield client
     finally:
         process.stop()
         await bus.close()

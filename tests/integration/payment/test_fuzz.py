@@ -53,6 +53,7 @@ class World:
     agreements: list[str] = field(default_factory=list)
     cursors: list[str] = field(default_factory=list)
     openid: str = ""
+    wechat_seller: str = ""
 
     @property
     def payment_ids(self) -> list[str]:
@@ -65,7 +66,7 @@ class World:
 
 @pytest.fixture(scope="module")
 async def world(payments: PaymentClient) -> AsyncIterator[World]:
-    w = World(openid=await payments.openid())
+    w = World(openid=await payments.openid(), wechat_seller=payments.wechat_seller)
     w.payments.append(await payments.create(payments.order("wechat_pay", openid=w.openid)))
     w.payments.append(await payments.create(payments.order("alipay", amount_fen=5_000)))
     buyer = new_id("usr")
@@ -97,7 +98,7 @@ def payment_fields(w: World) -> dict[str, st.SearchStrategy[Any]]:
     return {
         "order_id": weighted((20, st.sampled_from(w.order_ids)), (80, st.builds(lambda: new_id("ord")))),
         "buyer_id": user_ids(w),
-        "seller_id": user_ids(w),
+        "seller_id": weighted((50, st.just(w.wechat_seller)), (50, user_ids(w))),
         "channel": st.sampled_from(["app", "mp"]),
         "method": st.sampled_from(["alipay", "alipay_password_free", "wechat_pay"]),
         "amount_fen": st.integers(1, 100_000_000),
@@ -179,11 +180,15 @@ def test_no_unsigned_wechat_notification_gives_a_5xx(world: World, payments: Pay
     assert_reached(fuzzer, "wechat", 4)
 
 
+STEADY = {"sp_mchid", "sp_appid", "sub_mchid", "out_trade_no"}
+
+
 def resource_fields(w: World) -> dict[str, st.SearchStrategy[Any]]:
     wechat = w.payments[0]
     return {
-        "mchid": weighted((90, st.just(MCHID)), (10, wild)),
-        "appid": weighted((90, st.just(APPID)), (10, wild)),
+        "sp_mchid": weighted((90, st.just(MCHID)), (10, wild)),
+        "sp_appid": weighted((90, st.just(APPID)), (10, wild)),
+        "sub_mchid": weighted((90, st.just(wechat["sub_mchid"])), (10, wild)),
         "out_trade_no": weighted((80, st.just(wechat["out_trade_no"])), (20, wild_text)),
         "transaction_id": st.integers(0, 10**20).map(lambda n: f"42000{n:020d}"),
         "trade_type": st.just("JSAPI"),
@@ -206,7 +211,7 @@ def test_no_signed_wechat_notification_with_wild_contents_gives_a_5xx(world: Wor
 
     @FUZZ
     @given(
-        resource=near(resource_fields(world), wild, roll=ROUGH, steady={"mchid", "appid", "out_trade_no"}),
+        resource=near(resource_fields(world), wild, roll=ROUGH, steady=STEADY),
         event_type=st.sampled_from(["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL"]) | st.text(max_size=20),
     )
     def run(resource: dict[str, Any], event_type: str) -> None:
@@ -347,8 +352,9 @@ async def test_a_signed_wechat_notification_with_malformed_fields_is_refused_and
 ) -> None:
     payment = await payments.create(payments.order("wechat_pay", openid=world.openid))
     resource = {
-        "mchid": MCHID,
-        "appid": APPID,
+        "sp_mchid": MCHID,
+        "sp_appid": APPID,
+        "sub_mchid": payment["sub_mchid"],
         "out_trade_no": payment["out_trade_no"],
         "transaction_id": "4200000000000000000001",
         "trade_type": "JSAPI",

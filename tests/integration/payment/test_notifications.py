@@ -51,8 +51,9 @@ def wechat_notification(
     mchid: str = MCHID,
 ) -> tuple[bytes, dict[str, str]]:
     resource = {
-        "mchid": mchid,
-        "appid": APPID,
+        "sp_mchid": mchid,
+        "sp_appid": APPID,
+        "sub_mchid": payment["sub_mchid"],
         "out_trade_no": payment["out_trade_no"],
         "transaction_id": f"42000{uuid.uuid4().int % 10**20:020d}",
         "trade_type": "JSAPI",
@@ -61,7 +62,7 @@ def wechat_notification(
         "bank_type": "OTHERS",
         "attach": "",
         "success_time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "payer": {"openid": "oX"},
+        "payer": {"sp_openid": "oX"},
         "amount": {
             "total": payment["amount_fen"] if amount is None else amount,
             "payer_total": 1,

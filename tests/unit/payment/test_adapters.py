@@ -355,6 +355,14 @@ def test_a_wechat_refund_notification_says_what_became_of_the_refund() -> None:
     )
 
 
+@pytest.mark.parametrize("status", [None, "LOST"])
+def test_a_wechat_refund_notification_with_a_status_we_cannot_read_asks_a_query_instead(status: str | None) -> None:
+    fields = {"out_refund_no": "rfd_1", "refund_id": "50301", "amount": {"refund": 1_000, "total": 35_000}}
+    note = wechat_note("REFUND.SUCCESS", **fields, **({"refund_status": status} if status else {}))
+    changed = read_wechat_notification(note, MCHID, APPID)
+    assert isinstance(changed, RefundChanged) and changed.refund is None  # the use case queries the refund
+
+
 def alipay_note(**form: str) -> VerifiedNotification:
     base = {"app_id": APP_ID, "seller_id": SELLER, "notify_type": "trade_status_sync", "out_trade_no": "pay_A"}
     return VerifiedNotification(id="n2", key="pay_A", payload=base | form)
