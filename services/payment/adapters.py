@@ -1,5 +1,5 @@
-"""The provider port's adapters: WeChat Pay v3 and Alipay, each wrapping its HTTP client (services/payment/providers.py,
-which keeps the wire details) and turning raw answers, refusal codes and notifications into the port's models.
+"""The provider port's adapters: WeChat Pay v3 and Alipay, each wrapping its HTTP client (shared/providers/, which
+keeps the wire details) and turning raw answers, refusal codes and notifications into the port's models.
 
 The functions that read answers are pure (a verified answer dict in, a normalised result out), so each provider's
 vocabulary is tested without I/O in tests/unit/payment/test_adapters.py.
