@@ -543,6 +543,8 @@ def _decide_hold_refund(state: Account, cmd: HoldRefund) -> list[NewEvent]:
     if existing is not None:
         if (existing.transaction_id, existing.amount_fen) != (cmd.transaction_id, cmd.amount_fen):
             raise invalid_request("订单金额或退款金额与之前请求不一致 (out_refund_no reused with other amounts)")
+        if existing.released:
+            raise invalid_request("退款单已关闭 (this out_refund_no gave its money back: refund under a new number)")
         return []
     held = _held(state, cmd.transaction_id)
     if cmd.amount_fen > held.total_fen - held.refunded_fen:
@@ -659,8 +661,15 @@ def decide_account(state: Account, cmd: AccountCommand) -> Sequence[NewEvent]:
 # --- evolution ---------------------------------------------------------------------------------------------------
 
 
-def _with_held(state: Account, held: Held, **balances: int) -> Account:
-    return replace(state, held={**state.held, held.transaction_id: held}, **balances)
+def _with_held(
+    state: Account, held: Held, *, available_fen: int | None = None, pending_fen: int | None = None
+) -> Account:
+    return replace(
+        state,
+        held={**state.held, held.transaction_id: held},
+        available_fen=state.available_fen if available_fen is None else available_fen,
+        pending_fen=state.pending_fen if pending_fen is None else pending_fen,
+    )
 
 
 def _apply(state: Account, type_: str, p: dict[str, Any]) -> Account:
@@ -764,10 +773,10 @@ def _apply(state: Account, type_: str, p: dict[str, Any]) -> Account:
     if type_ in ("return.succeeded", "return.failed"):
         ret = state.returns[p["out_return_no"]]
         ok = type_ == "return.succeeded"
-        done = replace(
+        ended = replace(
             ret, result=RETURN_SUCCESS if ok else RETURN_FAILED, fail_reason=p.get("fail_reason"), finished_at=p["at"]
         )
-        state = replace(state, returns={**state.returns, done.out_return_no: done})
+        state = replace(state, returns={**state.returns, ended.out_return_no: ended})
         if ok:
             return replace(state, available_fen=state.available_fen + ret.amount_fen)
         split = state.splits[ret.out_order_no]
