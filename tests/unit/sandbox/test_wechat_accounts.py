@@ -161,6 +161,8 @@ def test_a_withdrawal_takes_available_at_once_and_gives_it_back_on_fail_or_bank_
     state = run(paid(1000, profit_sharing=False), withdraw("wd1", 600))
     assert balances(state) == (400, 0, 600)
     assert refused(state, withdraw("wd2", 401)).code == "NOT_ENOUGH"
+    fees = d.Withdraw("wd3", "wwd3", 1, None, None, "FEES", None, {}, T0)
+    assert refused(state, fees).code == "NOT_ENOUGH"  # only BASIC holds money
     assert d.decide_account(state, withdraw("wd1", 600)) == []
     assert refused(state, withdraw("wd1", 600, remark="x")).code == "INVALID_REQUEST"
     failed = run(state, d.SettleWithdrawal("wd1", "FAIL", None, T0))
