@@ -12,7 +12,7 @@ from services.sandbox.faults import ActiveFault
 from services.sandbox.wechat import domain as d
 from services.sandbox.wechat import notify, sellers, views
 from services.sandbox.wechat.runtime import WECHAT, Wechat
-from services.sandbox.wechat.store import Due
+from services.sandbox.wechat.store import Due, sub_mchid_of
 from services.sandbox.wechat.v3 import Call, Reply
 from shared.errors import Conflict, NotFound
 from shared.http.app import json_response, parse_body
@@ -24,13 +24,23 @@ def due_id(sub_mchid: str, out_request_no: str) -> str:
 
 async def credit_payment(wechat: Wechat, state: d.Transaction) -> None:
     """A paid partner order's money reaches the seller: frozen for profit sharing, else available (once per
-    transaction_id: the command id makes a repeat a no-op)."""
+    transaction_id: the command id makes a repeat a no-op). Run after the payment, and again before a split or a
+    refund of the order, so a credit lost to a crash right after the payment is made up before it is needed."""
     order = state.order
-    assert order is not None and order.sub_mchid is not None and state.transaction_id is not None
+    if order is None or order.sub_mchid is None or state.transaction_id is None:
+        return
     cmd = d.CreditPayment(
         state.transaction_id, order.out_trade_no, order.total_fen, bool(order.profit_sharing), wechat.now()
     )
     await wechat.store.run_account(order.sub_mchid, cmd, command_id=f"wechat.pay:{state.transaction_id}")
+
+
+async def credit_transaction(wechat: Wechat, sp_mchid: str, transaction_id: str) -> None:
+    """``credit_payment`` for a transaction_id of this platform's sellers (nothing for an unknown one)."""
+    found = await wechat.store.order_of_transaction(transaction_id)
+    if found is None or sub_mchid_of(found[0]) is None or not found[0].startswith(sp_mchid + "/"):
+        return
+    await credit_payment(wechat, await wechat.store.transaction(*found))
 
 
 # --- balance ----------------------------------------------------------------------------------------------------------

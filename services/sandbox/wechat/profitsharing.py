@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.sandbox.faults import ActiveFault
 from services.sandbox.wechat import domain as d
-from services.sandbox.wechat import sellers, views
+from services.sandbox.wechat import funds, sellers, views
 from services.sandbox.wechat.runtime import WECHAT, Wechat
 from services.sandbox.wechat.store import Due, sub_mchid_of
 from services.sandbox.wechat.v3 import Call, Reply
@@ -35,6 +35,7 @@ async def split(call: Call) -> Reply:
     fault = call.fault("wechat.profitsharing", attrs, actions={"delay"})
     _check_appid(wechat, req.appid, call.mchid)
     await sellers.sub_merchant(wechat, req.sub_mchid, trading=False)
+    await funds.credit_transaction(wechat, call.mchid, req.transaction_id)
     now = wechat.now()
     cmd = d.RequestSplit(
         out_order_no=req.out_order_no,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.sandbox.faults import ActiveFault
 from services.sandbox.wechat import domain as d
-from services.sandbox.wechat import notify, sellers, views
+from services.sandbox.wechat import funds, notify, sellers, views
 from services.sandbox.wechat.runtime import WECHAT, Wechat
 from services.sandbox.wechat.store import Due, partner_key
 from services.sandbox.wechat.v3 import Call, Reply
@@ -114,6 +114,7 @@ async def apply_ecommerce(call: Call) -> Reply:
     # The order's own rules first (a repeat answers, a refusal moves no money), then the money.
     if d.decide_transaction(state, cmd):
         assert state.transaction_id is not None
+        await funds.credit_payment(wechat, state)
         hold = d.HoldRefund(req.out_refund_no, state.transaction_id, req.amount.refund, now)
         outcome_hold = await wechat.store.run_account(
             req.sub_mchid, hold, command_id=f"wechat.refund-hold:{key}:{req.out_refund_no}"

@@ -169,7 +169,6 @@ async def buyer_pay(request: web.Request) -> web.Response:
         outcome = await wechat.store.run_transaction(mchid, out_trade_no, cmd)
     except d.PayRefused as refused:
         raise AppError(refused.message, code=refused.code, status=refused.status) from None
-    if outcome.state.order is not None and outcome.state.order.partner:
-        await funds.credit_payment(wechat, outcome.state)
+    await funds.credit_payment(wechat, outcome.state)
     await notify.transaction_paid(wechat, outcome.state)
     return json_response({"result": "ok"})

@@ -86,7 +86,9 @@ async def test_splits_beyond_30_percent_or_of_orders_not_to_split_are_refused(
     assert (await wechat.amounts(order.transaction_id)).ok()["unsplit_amount"] == 700
 
     not_flagged = await wechat.partner_paid(seller, 1000, profit_sharing=False)
-    assert await wechat.balances(seller) == (1000, 1000, 0)  # available at once: nothing to split
+    view = await wechat.account(seller)
+    assert view["available_fen"] == 1000  # available at once: nothing to split
+    assert view["transactions"][not_flagged.transaction_id]["frozen_fen"] == 0
     (await wechat.split(not_flagged, fresh("ps"), 10)).error(400, "INVALID_REQUEST")
     unpaid = await wechat.partner_placed(seller, 1000)
     unpaid.transaction_id = "4200000000000000000000000000"
@@ -245,3 +247,20 @@ async def test_platform_advanced_refunds_are_not_granted(sandbox: Sandbox, mongo
     body = refund_body(order, fresh("rfd"), 100, refund_account="REFUND_SOURCE_PARTNER_ADVANCE")
     (await wechat.ecommerce_refund(body)).error(403, "NO_AUTH")
     assert await wechat.balances(seller) == (0, 100, 0)
+
+
+async def test_a_payment_credit_lost_to_a_crash_is_made_up_before_the_order_is_split(
+    sandbox: Sandbox, mongo_client: Client
+) -> None:
+    wechat = EcommerceClient(sandbox)
+    seller = await register_seller(mongo_client, sandbox)
+    order = await wechat.partner_paid(seller, 1000)
+    # What a crash between recording the payment and crediting the seller leaves behind: no account entry.
+    entries = mongo_client[sandbox.process.env["MONGO_DB"]]["stream_entries"]
+    await entries.delete_many({"stream_id": f"wechat.account:{seller}"})
+    assert await wechat.balances(seller) == (0, 0, 0)
+
+    (await wechat.split(order, split_no := fresh("ps"), 100)).ok()
+
+    await wechat.split_status(order, split_no, "FINISHED")
+    assert await wechat.balances(seller) == (0, 900, 0)
