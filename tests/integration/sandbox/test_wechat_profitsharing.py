@@ -264,3 +264,30 @@ async def test_a_payment_credit_lost_to_a_crash_is_made_up_before_the_order_is_s
 
     await wechat.split_status(order, split_no, "FINISHED")
     assert await wechat.balances(seller) == (0, 900, 0)
+
+
+async def test_racing_splits_never_give_receivers_more_than_30_percent(sandbox: Sandbox, mongo_client: Client) -> None:
+    wechat = EcommerceClient(sandbox)
+    seller = await register_seller(mongo_client, sandbox)
+    order = await wechat.partner_paid(seller, 1000)
+
+    answers = await asyncio.gather(*(wechat.split(order, fresh("ps"), 200) for _ in range(3)))
+
+    assert sorted(a.status for a in answers) == [200, 400, 400], [a.raw for a in answers]
+    assert (await wechat.amounts(order.transaction_id)).ok()["unsplit_amount"] == 800
+
+
+async def test_a_refund_and_a_withdrawal_racing_for_the_same_money_are_one_accepted(
+    sandbox: Sandbox, mongo_client: Client
+) -> None:
+    wechat = EcommerceClient(sandbox)
+    seller = await register_seller(mongo_client, sandbox)
+    order = await wechat.partner_paid(seller, 1000, profit_sharing=False)
+
+    refund, withdrawal = await asyncio.gather(
+        wechat.ecommerce_refund(refund_body(order, fresh("rfd"), 700)), wechat.withdraw(seller, fresh("wd"), 700)
+    )
+
+    assert sorted((refund.status, withdrawal.status)) == [200, 403], (refund.raw, withdrawal.raw)
+    available, pending, withdrawn = await wechat.balances(seller)
+    assert (available, pending) == (300, 0) and withdrawn in (0, 700)
