@@ -38,6 +38,10 @@ class SandboxSettings(ServiceSettings):
     # How long WeChat takes to finish an accepted refund or transfer by itself, before time_scale.
     wechat_refund_settle_s: float = Field(default=60.0, ge=0)
     wechat_transfer_settle_s: float = Field(default=60.0, ge=0)
+    # E-commerce (平台收付通): a profit-sharing order is answered PROCESSING and FINISHED this long after; a
+    # withdrawal is CREATE_SUCCESS, then SUCCESS (or FAIL) this long after. Both before time_scale.
+    wechat_profitsharing_settle_s: float = Field(default=30.0, ge=0)
+    wechat_withdraw_settle_s: float = Field(default=60.0, ge=0)
     wechat_login_code_ttl_s: float = Field(default=300.0, gt=0)
     # Transfer bills answer WAIT_USER_CONFIRM with package_info, and pay only once the payee confirms in the
     # mini-program (POST /sandbox/wechat/transfers/{out_bill_no}/confirm), as WeChat's transfer scenes mostly require.

@@ -130,3 +130,25 @@ async def transfer_finished(wechat: Wechat, transfer: d.Transfer) -> None:
         url=bill.notify_url,
         attrs={"out_bill_no": bill.out_bill_no},
     )
+
+
+WITHDRAW_SUMMARY = {
+    d.WITHDRAW_SUCCESS: "提现成功",
+    d.WITHDRAW_FAIL: "提现失败",
+    d.WITHDRAW_REFUND: "提现退票",
+    d.WITHDRAW_CREATED: "提现受理成功",
+}
+
+
+async def withdrawal_changed(wechat: Wechat, resource: dict[str, Any], withdrawal: d.Withdrawal) -> None:
+    """MCHWITHDRAW.CHANGE to the withdrawal's notify_url (none if it gave none)."""
+    await send(
+        wechat,
+        event_type="MCHWITHDRAW.CHANGE",
+        summary=WITHDRAW_SUMMARY.get(withdrawal.status, "提现状态变更"),
+        original_type="mch_withdraw",
+        resource=resource,
+        key=withdrawal.out_request_no,
+        url=withdrawal.notify_url,
+        attrs={"out_request_no": withdrawal.out_request_no},
+    )

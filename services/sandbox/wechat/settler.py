@@ -1,4 +1,4 @@
-"""What WeChat does later by itself: accepted refunds and transfers reach their outcome and are notified."""
+"""What WeChat does later by itself: accepted refunds, transfers, splits and withdrawals reach their outcome."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from services.sandbox.wechat import domain as d
-from services.sandbox.wechat import refunds, transfers
+from services.sandbox.wechat import funds, profitsharing, refunds, transfers
 from services.sandbox.wechat.runtime import Wechat
 from services.sandbox.wechat.store import Due
 
@@ -23,6 +23,12 @@ async def settle_due(wechat: Wechat, due: Due) -> None:
             assert due.out_refund_no is not None
             cmd = d.SettleRefund(due.out_refund_no, d.REFUND_OUTCOMES[due.outcome], now)
             await refunds.settle(wechat, due.mchid, due.key, cmd, command_id)
+        elif due.kind == "split":
+            await profitsharing.finish_split(wechat, due.mchid, due.key, command_id)
+        elif due.kind == "withdraw":
+            status: d.WithdrawOutcome = "FAIL" if due.outcome == d.WITHDRAW_FAIL else "SUCCESS"
+            change = d.SettleWithdrawal(due.key, status, due.fail_reason, now)
+            await funds.change(wechat, due.mchid, change, command_id)
         else:
             settle = d.SettleTransfer(d.TRANSFER_OUTCOMES[due.outcome], due.fail_reason, now)
             await transfers.settle(wechat, due.mchid, due.key, settle, command_id)

@@ -14,6 +14,7 @@ from shared.streams import Outcome, StreamStore, execute, load
 # Stream ids are namespaced: the stream collections are shared with the Alipay half of the sandbox.
 TRANSACTION = "wechat.transaction:"
 TRANSFER = "wechat.transfer:"
+ACCOUNT = "wechat.account:"
 
 PREPAY_IDS = "wechat_prepay_ids"
 TRANSACTION_IDS = "wechat_transaction_ids"
@@ -23,6 +24,22 @@ LOGIN_CODES = "wechat_login_codes"
 LOGIN_CODE_USES = "wechat_login_code_uses"
 OPENIDS = "wechat_openids"
 DUE = "wechat_due"
+# Written by the onboarding half of the sandbox (applyments): {_id: sub_mchid, state, merchant_shortname, settlement}.
+SUB_MERCHANTS = "wechat_sub_merchants"
+REFUND_IDS = "wechat_refund_ids"
+ECOMMERCE_REFUND_NOS = "wechat_ecommerce_refund_nos"
+WITHDRAW_IDS = "wechat_withdraw_ids"
+WITHDRAW_NOS = "wechat_withdraw_nos"
+
+
+def partner_key(sp_mchid: str, sub_mchid: str) -> str:
+    """Where a partner order's stream and numbers live: out_trade_no and out_refund_no are unique per seller."""
+    return f"{sp_mchid}/{sub_mchid}"
+
+
+def sub_mchid_of(key: str) -> str | None:
+    """The seller of a partner key; None for a direct merchant's."""
+    return key.split("/", 1)[1] if "/" in key else None
 
 
 @dataclass(frozen=True)
@@ -30,9 +47,9 @@ class Due:
     """A settlement WeChat performs by itself later: a refund or transfer reaching its outcome."""
 
     id: str
-    kind: str  # "refund" | "transfer"
-    mchid: str
-    key: str  # out_trade_no for a refund, out_bill_no for a transfer
+    kind: str  # "refund" | "transfer" | "split" | "withdraw"
+    mchid: str  # a partner key for a partner order's refund, the sub_mchid for a split or a withdrawal
+    key: str  # out_trade_no for a refund, out_bill_no for a transfer, out_order_no, out_request_no
     out_refund_no: str | None
     outcome: str
     fail_reason: str | None
@@ -53,6 +70,11 @@ class WechatStore:
         self.login_code_uses = db[LOGIN_CODE_USES]
         self.openids = db[OPENIDS]
         self.due = db[DUE]
+        self.sub_merchants = db[SUB_MERCHANTS]
+        self.refund_ids = db[REFUND_IDS]
+        self.ecommerce_refund_nos = db[ECOMMERCE_REFUND_NOS]
+        self.withdraw_ids = db[WITHDRAW_IDS]
+        self.withdraw_nos = db[WITHDRAW_NOS]
 
     async def ensure_indexes(self) -> None:
         await self.streams.ensure_indexes()
@@ -77,10 +99,18 @@ class WechatStore:
                     await _insert_lookup(self.prepay_ids, {"_id": event.payload["prepay_id"], **ref})
                 if event.type == "order.paid":
                     await _insert_lookup(self.transaction_ids, {"_id": event.payload["transaction_id"], **ref})
+                if event.type == "refund.requested":
+                    doc = {"_id": event.payload["refund_id"], **ref, "out_refund_no": event.payload["out_refund_no"]}
+                    await _insert_lookup(self.refund_ids, doc)
         return outcome
 
     async def by_prepay_id(self, prepay_id: str) -> tuple[str, str] | None:
         doc = await self.prepay_ids.find_one({"_id": prepay_id})
+        return (str(doc["mchid"]), str(doc["out_trade_no"])) if doc else None
+
+    async def order_of_transaction(self, transaction_id: str) -> tuple[str, str] | None:
+        """(merchant key, out_trade_no) of a paid order, whoever's it is."""
+        doc = await self.transaction_ids.find_one({"_id": transaction_id})
         return (str(doc["mchid"]), str(doc["out_trade_no"])) if doc else None
 
     async def out_trade_no_of(self, mchid: str, transaction_id: str) -> str | None:
@@ -103,6 +133,49 @@ class WechatStore:
     async def refund_owner(self, mchid: str, out_refund_no: str) -> str | None:
         doc = await self.refund_nos.find_one({"_id": f"{mchid}:{out_refund_no}"})
         return str(doc["out_trade_no"]) if doc else None
+
+    async def refund_of_id(self, mchid: str, refund_id: str) -> str | None:
+        """The out_refund_no of a refund_id of this merchant key."""
+        doc = await self.refund_ids.find_one({"_id": refund_id})
+        return str(doc["out_refund_no"]) if doc and doc["mchid"] == mchid else None
+
+    async def remember_ecommerce_refund(self, out_refund_no: str, key: str) -> None:
+        """For the test-only settle action, which names only the out_refund_no (the first seller to use it)."""
+        await _insert_lookup(self.ecommerce_refund_nos, {"_id": out_refund_no, "mchid": key})
+
+    async def ecommerce_refund_key(self, out_refund_no: str) -> str | None:
+        doc = await self.ecommerce_refund_nos.find_one({"_id": out_refund_no})
+        return str(doc["mchid"]) if doc else None
+
+    # --- sub-merchants and their accounts ---
+
+    async def sub_merchant(self, sub_mchid: str) -> dict[str, Any] | None:
+        return await self.sub_merchants.find_one({"_id": sub_mchid})
+
+    async def account(self, mchid: str) -> d.Account:
+        state, _ = await load(self.streams, d.ACCOUNT, ACCOUNT + mchid)
+        return state
+
+    async def run_account(
+        self, mchid: str, cmd: d.AccountCommand, *, command_id: str | None = None
+    ) -> Outcome[d.Account]:
+        outcome = await execute(self.streams, d.ACCOUNT, ACCOUNT + mchid, cmd, command_id=command_id)
+        if outcome.entry is not None:
+            for event in outcome.entry.events:
+                if event.type == "withdraw.accepted":
+                    ref = {"sub_mchid": mchid, "out_request_no": event.payload["out_request_no"]}
+                    await _insert_lookup(self.withdraw_ids, {"_id": event.payload["withdraw_id"], **ref})
+                    await _insert_lookup(self.withdraw_nos, {"_id": event.payload["out_request_no"], **ref})
+        return outcome
+
+    async def withdrawal_of_id(self, sub_mchid: str, withdraw_id: str) -> str | None:
+        doc = await self.withdraw_ids.find_one({"_id": withdraw_id})
+        return str(doc["out_request_no"]) if doc and doc["sub_mchid"] == sub_mchid else None
+
+    async def withdrawal_owner(self, out_request_no: str) -> str | None:
+        """The sub_mchid that first used an out_request_no (the test-only actions name only the number)."""
+        doc = await self.withdraw_nos.find_one({"_id": out_request_no})
+        return str(doc["sub_mchid"]) if doc else None
 
     # --- transfers ---
 

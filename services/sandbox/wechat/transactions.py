@@ -1,4 +1,4 @@
-"""JSAPI payments: place, query and close orders; the platform certificates; the buyer's wx.requestPayment."""
+"""JSAPI payments: place, query and close orders (direct and partner); the platform certificates; wx.requestPayment."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sandbox.wechat import domain as d
-from services.sandbox.wechat import notify, views
+from services.sandbox.wechat import funds, notify, views
 from services.sandbox.wechat.runtime import WECHAT
 from services.sandbox.wechat.v3 import Call, Reply
 from shared.errors import AppError, NotFound
@@ -21,25 +21,32 @@ async def jsapi(call: Call) -> Reply:
     req = call.body(d.JsapiRequest)
     call.fault("wechat.jsapi", {"out_trade_no": req.out_trade_no}, actions=set())
     d.check_merchant(req.appid, req.mchid, auth_mchid=call.mchid, known_appid=wechat.appid)
-    if not await wechat.store.knows_openid(req.appid, req.payer.openid):
+    min_window_s = wechat.scaled(d.MIN_PAY_WINDOW_S).total_seconds()
+    order = d.order_from_request(req, wechat.now(), min_window_s=min_window_s)
+    return await place(call, call.mchid, order)
+
+
+async def place(call: Call, key: str, order: d.Order) -> Reply:
+    """Place (or repeat) an order under a merchant key, direct or partner: its payer must have logged in."""
+    wechat = call.wechat
+    if not await wechat.store.knows_openid(order.appid, order.openid):
+        field = "payer.sp_openid" if order.partner else "payer.openid"
         raise d.WechatError(
             400,
             "OPENID_MISMATCH",
-            f"openid和appid不匹配 (payer.openid {req.payer.openid} was never issued for appid {req.appid}; "
+            f"openid和appid不匹配 ({field} {order.openid} was never issued for appid {order.appid}; "
             "a sandbox openid comes from jscode2session after POST /sandbox/wechat/login-codes)",
         )
     now = wechat.now()
-    min_window_s = wechat.scaled(d.MIN_PAY_WINDOW_S).total_seconds()
-    order = d.order_from_request(req, now, min_window_s=min_window_s)
     cmd = d.PlaceOrder(order, wechat.ids.prepay_id(now), now)
-    outcome = await wechat.store.run_transaction(call.mchid, req.out_trade_no, cmd)
+    outcome = await wechat.store.run_transaction(key, order.out_trade_no, cmd)
     return Reply(200, {"prepay_id": outcome.state.prepay_id})
 
 
-async def _query(call: Call, out_trade_no: str | None) -> Reply:
+async def query_order(call: Call, out_trade_no: str | None, key: str | None = None) -> Reply:
     if out_trade_no is None:
         raise d.order_not_exist()
-    state = await call.wechat.store.transaction(call.mchid, out_trade_no)
+    state = await call.wechat.store.transaction(key or call.mchid, out_trade_no)
     if state.order is None:
         raise d.order_not_exist()
     return Reply(200, views.transaction(state))
@@ -49,7 +56,7 @@ async def query_by_out_trade_no(call: Call) -> Reply:
     out_trade_no = call.request.match_info["out_trade_no"]
     call.fault("wechat.query", {"kind": "transaction", "out_trade_no": out_trade_no}, actions=set())
     call.query_mchid()
-    return await _query(call, out_trade_no)
+    return await query_order(call, out_trade_no)
 
 
 async def query_by_transaction_id(call: Call) -> Reply:
@@ -57,7 +64,7 @@ async def query_by_transaction_id(call: Call) -> Reply:
     call.fault("wechat.query", {"kind": "transaction", "transaction_id": transaction_id}, actions=set())
     call.query_mchid()
     # Unpaid orders have no transaction_id: they are found only by out_trade_no.
-    return await _query(call, await call.wechat.store.out_trade_no_of(call.mchid, transaction_id))
+    return await query_order(call, await call.wechat.store.out_trade_no_of(call.mchid, transaction_id))
 
 
 async def close(call: Call) -> Reply:
@@ -162,5 +169,6 @@ async def buyer_pay(request: web.Request) -> web.Response:
         outcome = await wechat.store.run_transaction(mchid, out_trade_no, cmd)
     except d.PayRefused as refused:
         raise AppError(refused.message, code=refused.code, status=refused.status) from None
+    await funds.credit_payment(wechat, outcome.state)
     await notify.transaction_paid(wechat, outcome.state)
     return json_response({"result": "ok"})

@@ -53,6 +53,15 @@ class Ids:
     def transfer_bill_no(self, now: datetime) -> str:
         return "1330" + _beijing(now, "%Y%m%d") + self.digits(28)
 
+    def profitsharing_order_id(self, now: datetime) -> str:
+        return "3008" + _beijing(now, "%Y%m%d") + self.digits(18)
+
+    def return_id(self, now: datetime) -> str:
+        return "3008" + _beijing(now, "%Y%m%d") + "9" + self.digits(17)
+
+    def withdraw_id(self, now: datetime) -> str:
+        return "1010" + _beijing(now, "%Y%m%d") + self.digits(20)
+
     def package_info(self) -> str:
         return self.chars(86, string.ascii_letters + string.digits + "+/") + "=="
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt, field_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from services.sandbox.records import from_payload, to_payload
 from services.sandbox.wechat.domain.errors import (
@@ -36,9 +36,9 @@ class JsapiPayer(Wire):
     openid: str = Field(min_length=1, max_length=128)
 
 
-class JsapiRequest(Wire):
-    appid: str = Field(min_length=1, max_length=32)
-    mchid: str = Field(min_length=1, max_length=32)
+class _OrderRequest(Wire):
+    """The fields the direct and the partner JSAPI order share, with their rules."""
+
     description: str = Field(min_length=1, max_length=127)
     out_trade_no: str = Field(pattern=OUT_TRADE_NO)
     time_expire: str | None = Field(default=None, max_length=64)
@@ -47,10 +47,8 @@ class JsapiRequest(Wire):
     goods_tag: str | None = Field(default=None, max_length=32)
     support_fapiao: bool | None = None
     amount: JsapiAmount
-    payer: JsapiPayer
     detail: dict[str, Any] | None = None
     scene_info: dict[str, Any] | None = None
-    settle_info: dict[str, Any] | None = None
 
     @field_validator("time_expire")
     @classmethod
@@ -72,8 +70,41 @@ class JsapiRequest(Wire):
         return terms
 
 
+class JsapiRequest(_OrderRequest):
+    appid: str = Field(min_length=1, max_length=32)
+    mchid: str = Field(min_length=1, max_length=32)
+    payer: JsapiPayer
+    settle_info: dict[str, Any] | None = None
+
+
+class PartnerPayer(Wire):
+    sp_openid: str = Field(min_length=1, max_length=128)
+    sub_openid: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class SettleInfo(Wire):
+    profit_sharing: StrictBool = False
+    subsidy_amount: StrictInt | None = Field(default=None, ge=0)
+
+
+class PartnerJsapiRequest(_OrderRequest):
+    """POST /v3/pay/partner/transactions/jsapi: the platform (sp_mchid) places an order for a seller (sub_mchid)."""
+
+    sp_appid: str = Field(min_length=1, max_length=32)
+    sp_mchid: str = Field(min_length=1, max_length=32)
+    sub_appid: str | None = Field(default=None, min_length=1, max_length=32)
+    sub_mchid: str = Field(min_length=1, max_length=32)
+    payer: PartnerPayer
+    settle_info: SettleInfo | None = None
+
+
 class CloseRequest(Wire):
     mchid: str = Field(min_length=1, max_length=32)
+
+
+class PartnerCloseRequest(Wire):
+    sp_mchid: str = Field(min_length=1, max_length=32)
+    sub_mchid: str = Field(min_length=1, max_length=32)
 
 
 class RefundAmount(Wire):
@@ -148,6 +179,14 @@ class Order:
     attach: str | None
     deadline: datetime
     terms: dict[str, Any]
+    # Partner orders only: the seller's second-level merchant (appid, mchid and openid are then sp_appid, sp_mchid
+    # and payer.sp_openid) and whether its funds stay frozen for profit sharing.
+    sub_mchid: str | None = None
+    profit_sharing: bool | None = None
+
+    @property
+    def partner(self) -> bool:
+        return self.sub_mchid is not None
 
 
 def order_from_request(req: JsapiRequest, now: datetime, *, min_window_s: float) -> Order:
@@ -166,6 +205,24 @@ def order_from_request(req: JsapiRequest, now: datetime, *, min_window_s: float)
     )
 
 
+def partner_order_from_request(req: PartnerJsapiRequest, now: datetime, *, min_window_s: float) -> Order:
+    expire = parse_rfc3339(req.time_expire) if req.time_expire else None
+    return Order(
+        appid=req.sp_appid,
+        mchid=req.sp_mchid,
+        out_trade_no=req.out_trade_no,
+        description=req.description,
+        total_fen=req.amount.total,
+        openid=req.payer.sp_openid,
+        notify_url=req.notify_url,
+        attach=req.attach,
+        deadline=pay_deadline(now, expire, min_window_s=min_window_s),
+        terms=req.terms(),
+        sub_mchid=req.sub_mchid,
+        profit_sharing=req.settle_info is not None and req.settle_info.profit_sharing,
+    )
+
+
 @dataclass(frozen=True)
 class Refund:
     out_refund_no: str
@@ -178,6 +235,7 @@ class Refund:
     status: RefundStatus
     created_at: datetime
     success_time: datetime | None = None
+    refund_account: str | None = None  # e-commerce refunds: who pays (REFUND_SOURCE_SUB_MERCHANT)
 
     def same_request(self, amount_fen: int, total_fen: int) -> bool:
         return (self.amount_fen, self.total_fen) == (amount_fen, total_fen)
@@ -252,6 +310,7 @@ class RequestRefund:
     notify_url: str | None
     funds_account: str | None
     now: datetime
+    refund_account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +404,7 @@ def _decide_refund(state: Transaction, cmd: RequestRefund) -> list[NewEvent]:
                 "reason": cmd.reason,
                 "notify_url": cmd.notify_url,
                 "funds_account": cmd.funds_account,
+                "refund_account": cmd.refund_account,
                 "at": cmd.now,
             },
         )
@@ -406,6 +466,7 @@ def evolve_transaction(state: Transaction, event: RecordedEvent) -> Transaction:
             reason=p.get("reason"),
             notify_url=p.get("notify_url"),
             funds_account=p.get("funds_account"),
+            refund_account=p.get("refund_account"),
             status="PROCESSING",
             created_at=p["at"],
         )
