@@ -73,6 +73,11 @@ async def close(call: Call) -> Reply:
 async def certificates(call: Call) -> Reply:
     """The platform certificate, AES-GCM-encrypted under the APIv3 key with associated_data "certificate"."""
     wechat = call.wechat
+    if not wechat.keys.has_certificate:
+        # What WeChat answers a merchant onboarded in public-key mode (wechatpay-java issues 303 and 306).
+        raise d.resource_not_exists(
+            "证书不存在 (this merchant uses the WeChat Pay public key, no platform certificate)"
+        )
     cert = wechat.keys.platform_cert
     pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
     sealed = wp.encrypt_resource(
