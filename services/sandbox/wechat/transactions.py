@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -65,6 +67,12 @@ async def close(call: Call) -> Reply:
     req = call.body(d.CloseRequest)
     call.fault("wechat.close", {"out_trade_no": out_trade_no}, actions=set())
     d.check_mchid(req.mchid, auth_mchid=call.mchid)
+    # The number's format is all WeChat checks: an order it never saw, or one closed already, is 204 as well.
+    if not re.fullmatch(d.OUT_TRADE_NO, out_trade_no):
+        raise d.param_error(
+            "输入源“/path/out_trade_no”校验失败 (out_trade_no: 6-32 letters, digits, _-|*)",
+            {"location": "path", "field": "out_trade_no"},
+        )
     wechat = call.wechat
     await wechat.store.run_transaction(call.mchid, out_trade_no, d.CloseOrder(wechat.now()))
     return Reply(204)
