@@ -10,6 +10,7 @@ from aiohttp import web
 from services.sandbox.context import DB, FAULTS, NOTIFIER
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.wechat import domain, login, notify, refunds, settler, transactions, transfers, v3
+from services.sandbox.wechat.merchants import setup as setup_merchants
 from services.sandbox.wechat.runtime import WECHAT, Wechat, load_keys
 from services.sandbox.wechat.store import WechatStore
 from shared.clock import SystemClock
@@ -66,4 +67,5 @@ def setup(app: web.Application, settings: SandboxSettings) -> None:
     r.add_get(TRANSFER_BILLS + "/out-bill-no/{out_bill_no}", v3.route(transfers.query_by_out_bill_no))
     r.add_get(TRANSFER_BILLS + "/transfer-bill-no/{transfer_bill_no}", v3.route(transfers.query_by_transfer_bill_no))
     r.add_post(TRANSFER_BILLS + "/out-bill-no/{out_bill_no}/cancel", v3.route(transfers.cancel))
+    setup_merchants(app)  # 二级商户进件 and settlement cards (before the catch-all)
     r.add_route("*", "/v3/{tail:.*}", v3.not_found)
