@@ -32,9 +32,17 @@ class SandboxSettings(ServiceSettings):
     wechat_merchant_cert_file: Path = KEYS / "TEST_ONLY_wechatpay_merchant_cert.pem"
     wechat_platform_private_key_file: Path = KEYS / "TEST_ONLY_wechatpay_platform_private.pem"
     wechat_platform_cert_file: Path = KEYS / "TEST_ONLY_wechatpay_platform_cert.pem"
-    # Wechatpay-Serial of responses and notifications: the platform certificate's serial ("certificate") or its
-    # PUB_KEY_ID_ ("public_key", WeChat's public-key mode). /v3/certificates serves the certificate in both modes.
-    wechat_pay_key_mode: str = Field(default="certificate", pattern="^(certificate|public_key)$")
+    # Which key signs answers and notifications (Wechatpay-Serial names it): "certificate", the platform
+    # certificate's key under its serial; "public_key", the WeChat Pay public key (a pair of its own) under its id,
+    # as for merchants onboarded since late 2024 (no platform certificate: /v3/certificates answers 404); "switching",
+    # a merchant moving over: the two alternate, so a client must accept both. Encrypted request fields may be
+    # encrypted for whichever keys the mode has.
+    wechat_pay_key_mode: str = Field(default="certificate", pattern="^(certificate|public_key|switching)$")
+    # WeChat assigns the public-key id; it is not derivable from the key (docs/providers.md 6).
+    wechat_pay_public_key_id: str = Field(
+        default="PUB_KEY_ID_0119000000012026120100000000000001", min_length=1, max_length=64, pattern=r"^\S+$"
+    )
+    wechat_pay_public_key_private_file: Path = KEYS / "TEST_ONLY_wechatpay_pubkey_private.pem"
     # How long WeChat takes to finish an accepted refund or transfer by itself, before time_scale.
     wechat_refund_settle_s: float = Field(default=60.0, ge=0)
     wechat_transfer_settle_s: float = Field(default=60.0, ge=0)
@@ -46,6 +54,10 @@ class SandboxSettings(ServiceSettings):
     # Transfer bills answer WAIT_USER_CONFIRM with package_info, and pay only once the payee confirms in the
     # mini-program (POST /sandbox/wechat/transfers/{out_bill_no}/confirm), as WeChat's transfer scenes mostly require.
     wechat_transfer_user_confirm: bool = False
+    # 二级商户进件: each step an application takes by itself (CHECKING → AUDITING or ACCOUNT_NEED_VERIFY →
+    # NEED_SIGN), and a settlement-card change's review, before time_scale.
+    wechat_applyment_step_s: float = Field(default=60.0, ge=0)
+    wechat_settlement_audit_s: float = Field(default=60.0, ge=0)
 
     # Alipay Open Platform.
     alipay_app_id: str = "2021000000000001"

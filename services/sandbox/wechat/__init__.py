@@ -23,6 +23,7 @@ from services.sandbox.wechat import (
     transfers,
     v3,
 )
+from services.sandbox.wechat.merchants import setup as setup_merchants
 from services.sandbox.wechat.runtime import WECHAT, Wechat, load_keys
 from services.sandbox.wechat.store import WechatStore
 from shared.clock import SystemClock
@@ -102,4 +103,5 @@ def setup(app: web.Application, settings: SandboxSettings) -> None:
     r.add_post(ECOMMERCE + "/fund/withdraw", v3.route(funds.withdraw))
     r.add_get(ECOMMERCE + "/fund/withdraw/out-request-no/{out_request_no}", v3.route(funds.query_by_out_request_no))
     r.add_get(ECOMMERCE + "/fund/withdraw/{withdraw_id}", v3.route(funds.query_by_withdraw_id))
+    setup_merchants(app)  # 二级商户进件 and settlement cards (before the catch-all)
     r.add_route("*", "/v3/{tail:.*}", v3.not_found)

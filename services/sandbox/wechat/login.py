@@ -47,7 +47,7 @@ async def jscode2session(request: web.Request) -> web.Response:
         ttl_s=wechat.settings.wechat_login_code_ttl_s,
     )
     if error is None and not await wechat.store.use_login_code(code, now):
-        error = d.INVALID_CODE  # already exchanged: a code is good for one session only
+        error = d.CODE_BEEN_USED  # already exchanged: a code is good for one session only
     if fault is not None and fault.action == "timeout":
         await asyncio.sleep(fault.delay_s)
     if error is not None:

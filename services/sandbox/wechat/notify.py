@@ -44,10 +44,11 @@ async def send(
     )
     nonce = wp.new_nonce()
     timestamp = int(now.timestamp())
+    signing = wechat.keys.signing_key("notification")
     headers = wp.sign_response(
         body,
-        private_key=wechat.keys.platform_key,
-        serial_no=wechat.keys.platform_serial,
+        private_key=signing.private_key,
+        serial_no=signing.serial,
         timestamp=timestamp,
         nonce=nonce,
     )
@@ -75,10 +76,11 @@ def signer(wechat: Wechat) -> Callable[[bytes], dict[str, str]]:
     """Headers for a retry: WeChat signs each delivery attempt with the time it is sent."""
 
     def sign(body: bytes) -> dict[str, str]:
+        key = wechat.keys.signing_key("notification")
         return wp.sign_response(
             body,
-            private_key=wechat.keys.platform_key,
-            serial_no=wechat.keys.platform_serial,
+            private_key=key.private_key,
+            serial_no=key.serial,
             timestamp=int(wechat.now().timestamp()),
             nonce=wp.new_nonce(),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -72,6 +74,12 @@ async def close(call: Call) -> Reply:
     req = call.body(d.CloseRequest)
     call.fault("wechat.close", {"out_trade_no": out_trade_no}, actions=set())
     d.check_mchid(req.mchid, auth_mchid=call.mchid)
+    # The number's format is all WeChat checks: an order it never saw, or one closed already, is 204 as well.
+    if not re.fullmatch(d.OUT_TRADE_NO, out_trade_no):
+        raise d.param_error(
+            "输入源“/path/out_trade_no”校验失败 (out_trade_no: 6-32 letters, digits, _-|*)",
+            {"location": "path", "field": "out_trade_no"},
+        )
     wechat = call.wechat
     await wechat.store.run_transaction(call.mchid, out_trade_no, d.CloseOrder(wechat.now()))
     return Reply(204)
@@ -80,6 +88,11 @@ async def close(call: Call) -> Reply:
 async def certificates(call: Call) -> Reply:
     """The platform certificate, AES-GCM-encrypted under the APIv3 key with associated_data "certificate"."""
     wechat = call.wechat
+    if not wechat.keys.has_certificate:
+        # What WeChat answers a merchant onboarded in public-key mode (wechatpay-java issues 303 and 306).
+        raise d.resource_not_exists(
+            "证书不存在 (this merchant uses the WeChat Pay public key, no platform certificate)"
+        )
     cert = wechat.keys.platform_cert
     pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
     sealed = wp.encrypt_resource(

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta
 from typing import Literal
 
 from aiohttp import web
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sandbox.faults import ActiveFault
 from services.sandbox.wechat import domain as d
-from services.sandbox.wechat import notify, views
+from services.sandbox.wechat import notify, sensitive, views
 from services.sandbox.wechat.runtime import WECHAT, Wechat
 from services.sandbox.wechat.store import Due
 from services.sandbox.wechat.v3 import Call, Reply
@@ -28,23 +24,9 @@ def due_id(mchid: str, out_bill_no: str, step: str = "finish") -> str:
 
 
 def _check_user_name(call: Call, ciphertext: str) -> None:
-    """Sensitive fields are RSA-OAEP (SHA-1) ciphertext for the platform key, named by the Wechatpay-Serial header."""
-    keys = call.wechat.keys
-    serial = call.request.headers.get(wp.HEADER_SERIAL, "")
-    if serial not in keys.platform_serials():
-        raise d.param_error(
-            f"Wechatpay-Serial 头缺失或错误 (an encrypted user_name needs the header {wp.HEADER_SERIAL} naming the "
-            f"platform certificate or public key it was encrypted for, got {serial!r})"
-        )
-    try:
-        raw = base64.b64decode(ciphertext, validate=True)
-        keys.platform_key.decrypt(
-            raw, padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-        ).decode("utf-8")
-    except (binascii.Error, ValueError):
-        raise d.param_error(
-            "user_name 解密失败 (encrypt it with the platform public key, RSA/ECB/OAEPWithSHA-1AndMGF1Padding)"
-        ) from None
+    """Sensitive fields are RSA-OAEP (SHA-1) ciphertext for the key named by the Wechatpay-Serial header."""
+    key = sensitive.key_named(call.wechat.keys, call.request.headers.get(wp.HEADER_SERIAL), "user_name")
+    sensitive.decrypt(key, ciphertext, "user_name")
 
 
 async def create(call: Call) -> Reply:

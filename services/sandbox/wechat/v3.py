@@ -114,14 +114,15 @@ def _verify(wechat: Wechat, request: web.Request, body: bytes) -> wp.Authorizati
 
 
 def signed_response(wechat: Wechat, request: web.Request, reply: Reply, attrs: dict[str, str]) -> web.Response:
-    """The answer, signed with the platform key over its exact bytes (an empty body for 204)."""
+    """The answer, signed over its exact bytes (an empty body for 204) with the key the mode signs with next."""
     raw = b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
     now = wechat.now()
     nonce = wp.new_nonce()
+    key = wechat.keys.signing_key()
     headers = wp.sign_response(
         raw,
-        private_key=wechat.keys.platform_key,
-        serial_no=wechat.keys.platform_serial,
+        private_key=key.private_key,
+        serial_no=key.serial,
         timestamp=int(now.timestamp()),
         nonce=nonce,
     )

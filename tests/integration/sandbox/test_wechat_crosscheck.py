@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, build_authorization, rsa_verify
 
@@ -20,6 +22,9 @@ from tests.integration.sandbox.wechat_support import (
     MERCHANT_PRIVATE,
     MERCHANT_SERIAL,
     PLATFORM_PUBLIC,
+    PLATFORM_SERIAL,
+    PUBKEY_PUBLIC,
+    PUBLIC_KEY_ID,
     WechatClient,
     fresh,
     notifications_to,
@@ -30,9 +35,30 @@ from tests.integration.sandbox.wechat_support import (
 from tests.support.infra import eventually
 
 
-def sdk_client(sandbox: Sandbox, notify_url: str) -> WeChatPay:
-    """The SDK in public-key mode (so building it fetches nothing), pointed at the sandbox. The sandbox signs under
-    its certificate serial, so the SDK's first verification fetches and decrypts /v3/certificates."""
+def sdk_client(
+    sandbox: Sandbox, notify_url: str, *, certificate: bool = False, cert_dir: Path | None = None
+) -> WeChatPay:
+    """The SDK pointed at the sandbox. By default in public-key mode (so building it fetches nothing) with the
+    WeChat Pay public key and its assigned id: it verifies PUB_KEY_ID_ answers with that key, and fetches and
+    decrypts /v3/certificates for an answer signed under the certificate serial. ``certificate``: a merchant without
+    a public key, whose SDK loads the platform certificate from ``cert_dir`` (it would download it while being built,
+    before its gateway can be pointed at the sandbox) and encrypts sensitive fields for it."""
+    if certificate:
+        assert cert_dir is not None
+        (cert_dir / f"{PLATFORM_SERIAL}.pem").write_bytes(pem("TEST_ONLY_wechatpay_platform_cert.pem"))
+        client = WeChatPay(
+            wechatpay_type=WeChatPayType.MINIPROG,
+            mchid=MCHID,
+            private_key=pem("TEST_ONLY_wechatpay_merchant_private.pem").decode(),
+            cert_serial_no=MERCHANT_SERIAL,
+            appid=APPID,
+            apiv3_key=APIV3_KEY,
+            notify_url=notify_url,
+            cert_dir=str(cert_dir),
+            timeout=(5, 10),
+        )
+        client._core._gate_way = sandbox.url
+        return client
     client = WeChatPay(
         wechatpay_type=WeChatPayType.MINIPROG,
         mchid=MCHID,
@@ -41,8 +67,8 @@ def sdk_client(sandbox: Sandbox, notify_url: str) -> WeChatPay:
         appid=APPID,
         apiv3_key=APIV3_KEY,
         notify_url=notify_url,
-        public_key=pem("TEST_ONLY_wechatpay_platform_public.pem").decode(),
-        public_key_id=wp.public_key_id(PLATFORM_PUBLIC),
+        public_key=pem("TEST_ONLY_wechatpay_pubkey_public.pem").decode(),
+        public_key_id=PUBLIC_KEY_ID,
         timeout=(5, 10),
     )
     client._core._gate_way = sandbox.url  # the SDK's documented override point for a non-production host
@@ -105,11 +131,12 @@ async def test_the_sdk_places_queries_refunds_and_closes_against_the_sandbox(
     assert events[1]["resource"]["out_refund_no"] == out_refund_no
 
 
-async def test_the_sdk_transfers_with_an_encrypted_user_name(sandbox: Sandbox) -> None:
+async def test_the_sdk_transfers_with_an_encrypted_user_name(sandbox: Sandbox, tmp_path: Path) -> None:
     wechat = WechatClient(sandbox)
-    sdk = sdk_client(sandbox, "https://merchant.example.com/transfers")
+    sdk = sdk_client(sandbox, "https://merchant.example.com/transfers", certificate=True, cert_dir=tmp_path)
     seller, out_bill_no = await wechat.buyer(), fresh("wdr")
-    # From 2,000 yuan the SDK RSA-OAEP-encrypts user_name with the platform key and names it in Wechatpay-Serial.
+    # From 2,000 yuan the SDK RSA-OAEP-encrypts user_name for the platform certificate and names its serial in
+    # Wechatpay-Serial: the only key a certificate-mode merchant has.
     code, text = await asyncio.to_thread(
         sdk.mch_transfer_bills,
         out_bill_no=out_bill_no,
@@ -193,10 +220,9 @@ async def test_in_public_key_mode_answers_verify_with_the_public_key_id_alone(st
     assert code == 200, text
     assert sdk._core._certificates == []  # verified under PUB_KEY_ID_..., no certificate needed
     answer = await wechat.query(fresh())
-    assert answer.headers["Wechatpay-Serial"] == wp.public_key_id(PLATFORM_PUBLIC)
+    assert answer.headers["Wechatpay-Serial"] == PUBLIC_KEY_ID
     wp.verify_response(
-        dict(answer.headers),
-        answer.raw,
-        public_key={wp.public_key_id(PLATFORM_PUBLIC): PLATFORM_PUBLIC},
-        now=int(time.time()),
+        dict(answer.headers), answer.raw, public_key={PUBLIC_KEY_ID: PUBKEY_PUBLIC}, now=int(time.time())
     )
+    with pytest.raises(wp.WechatPayBadSignature):  # not the platform certificate's key
+        wp.verify_response(dict(answer.headers), answer.raw, public_key=PLATFORM_PUBLIC, now=int(time.time()))

@@ -1,12 +1,17 @@
-"""Mini-program login: wx.login codes exchanged once by jscode2session for the buyer's openid."""
+"""Mini-program login: wx.login codes exchanged once by jscode2session for the buyer's openid (then 40163)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from tests.integration.sandbox.conftest import Sandbox
-from tests.integration.sandbox.wechat_support import WechatClient
+import pytest
+
+from shared.mongo import Client
+from tests.integration.sandbox.conftest import Merchant, Sandbox
+from tests.integration.sandbox.wechat_support import WechatClient, start_sandbox
 
 
 async def test_a_login_code_gives_the_buyers_openid_once(sandbox: Sandbox) -> None:
@@ -19,7 +24,8 @@ async def test_a_login_code_gives_the_buyers_openid_once(sandbox: Sandbox) -> No
     assert session["openid"] == "oSandboxBuyer_000000000000001" and len(session["session_key"]) == 24
     assert "errcode" not in session
     _, again = await wechat.code2session(issued["code"])
-    assert again["errcode"] == 40029 and again["errmsg"].startswith("invalid code")
+    assert again["errcode"] == 40163 and re.fullmatch(r"code been used, rid: [0-9a-f]+", again["errmsg"])
+    assert "openid" not in again
 
 
 async def test_a_new_buyer_gets_a_new_openid(sandbox: Sandbox) -> None:
@@ -53,4 +59,23 @@ async def test_a_code_exchanged_twice_at_once_gives_one_session(sandbox: Sandbox
     wechat = WechatClient(sandbox)
     code = (await wechat.login_code())["code"]
     answers = [answer for _, answer in await asyncio.gather(*(wechat.code2session(code) for _ in range(4)))]
-    assert sorted(answer.get("errcode", 0) for answer in answers) == [0, 40029, 40029, 40029]
+    assert sorted(answer.get("errcode", 0) for answer in answers) == [0, 40163, 40163, 40163]
+
+
+@pytest.fixture(scope="module")
+async def short_code_sandbox(mongo_client: Client, merchant: Merchant, log_dir: Path) -> AsyncIterator[Sandbox]:
+    """Login codes that live 0.3 s instead of WeChat's 5 minutes."""
+    async for sandbox in start_sandbox(
+        mongo_client, merchant, log_dir, "sandbox-login", {"WECHAT_LOGIN_CODE_TTL_S": "0.3"}
+    ):
+        yield sandbox
+
+
+async def test_an_expired_code_is_an_invalid_code_not_a_used_one(short_code_sandbox: Sandbox) -> None:
+    wechat = WechatClient(short_code_sandbox)
+    code = (await wechat.login_code())["code"]
+    await asyncio.sleep(0.4)  # the code's lifetime passing is the behaviour under test, not an event to wait for
+    _, expired = await wechat.code2session(code)
+    assert expired["errcode"] == 40029 and expired["errmsg"].startswith("invalid code, rid: ")
+    _, unknown = await wechat.code2session("never-issued-code")
+    assert unknown["errcode"] == 40029

@@ -158,7 +158,8 @@ async def test_closing_an_unpaid_order_stops_its_payment(sandbox: Sandbox) -> No
     queried = (await wechat.query(order.out_trade_no)).ok()
     assert (queried["trade_state"], queried["trade_state_desc"]) == ("CLOSED", "订单已关闭")
     assert "transaction_id" not in queried
-    (await wechat.close(order.out_trade_no)).error(400, "ORDER_CLOSED")
+    closed_again = await wechat.close(order.out_trade_no)  # WeChat answers a repeated close 204 as well
+    assert (closed_again.status, closed_again.raw) == (204, b"") and closed_again.signature_valid
     status, refused = await wechat.pay(order.prepay_id, order.openid)
     assert (status, refused["error"]["code"]) == (409, "order_closed")
     again = await wechat.jsapi(jsapi_body(order.out_trade_no, 100, order.openid, order.notify_url))
@@ -176,7 +177,18 @@ async def test_unknown_orders_are_not_found(sandbox: Sandbox) -> None:
     wechat = WechatClient(sandbox)
     (await wechat.query(fresh())).error(404, "ORDER_NOT_EXIST")
     (await wechat.query_id("4200000000202601010000000000")).error(404, "ORDER_NOT_EXIST")
-    (await wechat.close(fresh())).error(404, "ORDER_NOT_EXIST")
+
+
+async def test_closing_an_order_wechat_never_saw_answers_204_and_records_nothing(sandbox: Sandbox) -> None:
+    wechat = WechatClient(sandbox)
+    unknown = fresh()
+    closed = await wechat.close(unknown)
+    assert (closed.status, closed.raw) == (204, b"") and closed.signature_valid  # a 204 proves nothing
+    (await wechat.query(unknown)).error(404, "ORDER_NOT_EXIST")
+    # Nothing was recorded: the number can still be placed, and paid.
+    order = await wechat.paid(100, out_trade_no=unknown)
+    assert (await wechat.query(order.out_trade_no)).ok()["trade_state"] == "SUCCESS"
+    (await wechat.close("no!")).error(400, "PARAM_ERROR")  # the number's format is checked
 
 
 async def test_an_order_past_its_time_expire_cannot_be_paid_but_stays_notpay_until_closed(sandbox: Sandbox) -> None:

@@ -39,10 +39,12 @@ MERCHANT_SERIAL = wp.certificate_serial_no(wp.load_certificate(pem("TEST_ONLY_we
 PLATFORM_CERT = wp.load_certificate(pem("TEST_ONLY_wechatpay_platform_cert.pem"))
 PLATFORM_SERIAL = wp.certificate_serial_no(PLATFORM_CERT)
 PLATFORM_PUBLIC = wp.load_public_key(pem("TEST_ONLY_wechatpay_platform_public.pem"))
-PLATFORM_PUBLIC_KEY_ID = wp.public_key_id(PLATFORM_PUBLIC)
-# What the merchant trusts: the platform key under its certificate serial (what /v3/certificates publishes) and
-# under its public-key id (public-key mode).
-TRUSTED: dict[str, rsa.RSAPublicKey] = {PLATFORM_SERIAL: PLATFORM_PUBLIC, PLATFORM_PUBLIC_KEY_ID: PLATFORM_PUBLIC}
+# The WeChat Pay public key (public-key mode): a key pair of its own, under the id WeChat assigned (a setting).
+PUBKEY_PUBLIC = wp.load_public_key(pem("TEST_ONLY_wechatpay_pubkey_public.pem"))
+PUBLIC_KEY_ID = "PUB_KEY_ID_0119000000012026120100000000000001"
+# What the merchant trusts: the platform certificate's key under its serial (what /v3/certificates publishes) and
+# the WeChat Pay public key under its id, as a merchant switching over configures both.
+TRUSTED: dict[str, rsa.RSAPublicKey] = {PLATFORM_SERIAL: PLATFORM_PUBLIC, PUBLIC_KEY_ID: PUBKEY_PUBLIC}
 # Any other key: what a request signed with the wrong key is signed with.
 WRONG_PRIVATE = wp.load_private_key(pem("TEST_ONLY_alipay_app_private.pem"))
 
@@ -86,9 +88,10 @@ class Answer:
         return str(body["message"])
 
 
-def encrypt_for_platform(text: str) -> str:
-    """A sensitive field (user_name) as WeChat wants it: RSA-OAEP (SHA-1) for the platform key, Base64."""
-    sealed = PLATFORM_PUBLIC.encrypt(
+def encrypt_for_platform(text: str, key: rsa.RSAPublicKey = PLATFORM_PUBLIC) -> str:
+    """A sensitive field (user_name, ID numbers, bank accounts) as WeChat wants it: RSA-OAEP (SHA-1) for the platform
+    certificate's key (or the public key given), Base64."""
+    sealed = key.encrypt(
         text.encode(), padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     )
     return base64.b64encode(sealed).decode()
@@ -267,6 +270,28 @@ async def notifications_to(merchant: Merchant, path: str, count: int = 1, timeou
         return merchant.to(path)
 
     return await eventually(probe, until=lambda got: len(got) >= count, timeout_s=timeout_s, what=f"{count} at {path}")
+
+
+async def start_sandbox(
+    mongo_client: Client, merchant: Merchant, log_dir: Path, name: str, env: Mapping[str, str]
+) -> AsyncIterator[Sandbox]:
+    """A sandbox process of its own (its own database), configured by ``env`` (e.g. WECHAT_PAY_KEY_MODE)."""
+    db_name = f"t_{uuid.uuid4().hex[:8]}_{name.replace('-', '_')}"
+    full = {
+        "SERVICE_NAME": name,
+        "MONGO_URL": MONGO_URL,
+        "MONGO_DB": db_name,
+        "TIME_SCALE": "0.001",
+        "OTEL_ENABLED": "false",
+        **env,
+    }
+    process = ServiceProcess("services.sandbox", full, log_dir)
+    await process.start()
+    try:
+        yield Sandbox(process, merchant)
+    finally:
+        process.stop()
+        await mongo_client.drop_database(db_name)
 
 
 @pytest.fixture(scope="module", name="strict_sandbox")

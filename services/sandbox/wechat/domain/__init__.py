@@ -63,6 +63,7 @@ from services.sandbox.wechat.domain.ids import (
     Ids,
 )
 from services.sandbox.wechat.domain.login import (
+    CODE_BEEN_USED,
     INVALID_CODE,
     LOGIN_CODE_TTL_S,
     IssuedCode,
@@ -170,6 +171,7 @@ __all__ = [
     "CANCELING",
     "CANCELLED",
     "CLOSED",
+    "CODE_BEEN_USED",
     "DECLINE_REASON",
     "DEFAULT_PAY_WINDOW",
     "FAIL",

@@ -15,7 +15,11 @@ class LoginError:
     errmsg: str
 
 
+# Unknown, expired (codes live 5 minutes) or issued to another app. WeChat has no distinct "code expired" errcode
+# for jscode2session (docs/providers.md 8).
 INVALID_CODE = LoginError(40029, "invalid code")
+# A code already exchanged: observed WeChat behaviour, not on the official code2Session list (docs/providers.md 8).
+CODE_BEEN_USED = LoginError(40163, "code been used")
 
 
 @dataclass(frozen=True)

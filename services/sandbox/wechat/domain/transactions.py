@@ -360,11 +360,15 @@ def _decide_pay(state: Transaction, cmd: PayOrder) -> list[NewEvent]:
 
 
 def _decide_close(state: Transaction, cmd: CloseOrder) -> list[NewEvent]:
+    """WeChat answers 204 for a number it has never seen and for an order already closed: it checks the number's
+    format only (community evidence, docs/providers.md 8). Nothing is recorded for an unknown number."""
+    if state.order is None:
+        return []
     trade_state = state.trade_state
     if trade_state in (SUCCESS, REFUND):
         raise order_paid()
     if trade_state == CLOSED:
-        raise order_closed()
+        return []
     return [NewEvent("order.closed", {"at": cmd.now})]
 
 
@@ -434,12 +438,12 @@ def _decide_settle_refund(state: Transaction, cmd: SettleRefund) -> list[NewEven
 def decide_transaction(state: Transaction, cmd: TransactionCommand) -> Sequence[NewEvent]:
     if isinstance(cmd, PlaceOrder):
         return _decide_place(state, cmd)
+    if isinstance(cmd, CloseOrder):
+        return _decide_close(state, cmd)
     if state.order is None:
         raise order_not_exist()
     if isinstance(cmd, PayOrder):
         return _decide_pay(state, cmd)
-    if isinstance(cmd, CloseOrder):
-        return _decide_close(state, cmd)
     if isinstance(cmd, RequestRefund):
         return _decide_refund(state, cmd)
     return _decide_settle_refund(state, cmd)
