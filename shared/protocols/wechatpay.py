@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import secrets
@@ -143,24 +142,6 @@ def load_certificate(data: str | bytes) -> x509.Certificate:
 def certificate_serial_no(cert: x509.Certificate) -> str:
     """The serial as WeChat prints it: upper-case hex without leading zeros (as ``Wechatpay-Serial``/``serial_no``)."""
     return format(cert.serial_number, "X")
-
-
-def public_key_id(public_key: rsa.RSAPublicKey) -> str:
-    """A stable ``PUB_KEY_ID_<digits>`` for a key.
-
-    Real WeChat assigns these ids; deriving one from the key lets the sandbox and a service configured with the same
-    key file agree on it without extra settings.
-    """
-    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    digest = hashlib.sha256(spki).digest()
-    return PUBLIC_KEY_ID_PREFIX + format(int.from_bytes(digest[:12], "big"), "029d")
-
-
-def serial_no(source: x509.Certificate | rsa.RSAPublicKey) -> str:
-    """The serial a message names for this key: a certificate's hex serial, or a public key's derived id."""
-    if isinstance(source, x509.Certificate):
-        return certificate_serial_no(source)
-    return public_key_id(source)
 
 
 def is_public_key_id(serial: str) -> bool:

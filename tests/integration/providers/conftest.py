@@ -30,6 +30,10 @@ from tests.support.providers import (
     WECHAT_PAY_PUBLIC_KEY_ID,
 )
 
+# The platform settles the seller's whole part and keeps only its fee: its 商家分账 contract allows up to 100%
+# (Alipay's default is 30%, more is applied for; docs/providers.md §7).
+ROYALTY_CONTRACT = {"ALIPAY_ROYALTY_MAX_RATIO_PCT": "100"}
+
 
 @dataclass
 class Sandbox:
@@ -95,7 +99,9 @@ async def switching(
     infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
 ) -> AsyncIterator[Sandbox]:
     """A merchant switching over to the WeChat Pay public key: answers and callbacks signed by either key."""
-    async for sandbox in _sandbox(mongo_client, log_dir, http, "sandbox-switching", WECHAT_PAY_KEY_MODE="switching"):
+    async for sandbox in _sandbox(
+        mongo_client, log_dir, http, "sandbox-switching", WECHAT_PAY_KEY_MODE="switching", **ROYALTY_CONTRACT
+    ):
         yield sandbox
 
 
@@ -114,7 +120,13 @@ async def openid_cert(
 ) -> AsyncIterator[Sandbox]:
     """An Alipay app created under the OpenID regime, in public-key-certificate mode."""
     async for sandbox in _sandbox(
-        mongo_client, log_dir, http, "sandbox-openid-cert", ALIPAY_USER_ID_MODE="open_id", ALIPAY_SIGN_MODE="cert"
+        mongo_client,
+        log_dir,
+        http,
+        "sandbox-openid-cert",
+        ALIPAY_USER_ID_MODE="open_id",
+        ALIPAY_SIGN_MODE="cert",
+        **ROYALTY_CONTRACT,
     ):
         yield sandbox
 

@@ -125,8 +125,7 @@ def test_our_encrypted_resource_decrypts_with_sdk_aes_decrypt() -> None:
 
 
 def test_sdk_callback_accepts_our_signed_encrypted_notification() -> None:
-    platform_public = wp.load_public_key(_pem("TEST_ONLY_wechatpay_platform_public.pem"))
-    key_id = wp.public_key_id(platform_public)
+    key_id = "PUB_KEY_ID_0119000000012026120100000000000001"  # assigned by WeChat to the public key
     transaction = {"mchid": MCHID, "appid": APPID, "out_trade_no": "ord_1", "trade_state": "SUCCESS"}
     body = wp.build_notification_body(
         event_id="EV-2026",
@@ -141,7 +140,7 @@ def test_sdk_callback_accepts_our_signed_encrypted_notification() -> None:
     )
     headers = wp.sign_response(
         body,
-        private_key=wp.load_private_key(_pem("TEST_ONLY_wechatpay_platform_private.pem")),
+        private_key=wp.load_private_key(_pem("TEST_ONLY_wechatpay_pubkey_private.pem")),
         serial_no=key_id,
         timestamp=int(time.time()),
         nonce=wp.new_nonce(),
@@ -154,7 +153,7 @@ def test_sdk_callback_accepts_our_signed_encrypted_notification() -> None:
         cert_serial_no=MERCHANT_SERIAL,
         appid=APPID,
         apiv3_key=APIV3_KEY,
-        public_key=_pem("TEST_ONLY_wechatpay_platform_public.pem"),
+        public_key=_pem("TEST_ONLY_wechatpay_pubkey_public.pem"),
         public_key_id=key_id,
     )
     result = sdk.callback(headers, body)

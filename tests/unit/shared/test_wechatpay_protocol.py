@@ -99,14 +99,15 @@ def _jsapi_authorization(private_key: rsa.RSAPrivateKey, *, timestamp: int = NOW
 def test_certificate_serial_is_upper_hex_as_openssl_prints_it() -> None:
     cert = wp.load_certificate(_key_text("TEST_ONLY_wechatpay_merchant_cert.pem"))
     assert wp.certificate_serial_no(cert) == MERCHANT_SERIAL
-    assert wp.serial_no(cert) == MERCHANT_SERIAL
 
 
-def test_public_key_id_is_stable_and_recognised(platform_public: rsa.RSAPublicKey) -> None:
-    key_id = wp.serial_no(platform_public)
-    assert key_id == "PUB_KEY_ID_32587803252961555117519023995"
-    assert wp.is_public_key_id(key_id)
-    assert not wp.is_public_key_id(PLATFORM_SERIAL)
+def test_a_public_key_id_is_whatever_wechat_assigned_compared_exactly(platform_public: rsa.RSAPublicKey) -> None:
+    # WeChat assigns the id (docs/providers.md §6); nothing derives one from the key.
+    assigned = "PUB_KEY_ID_0119000000012026120100000000000001"
+    assert wp.is_public_key_id(assigned) and not wp.is_public_key_id(PLATFORM_SERIAL)
+    assert wp._select_key({assigned: platform_public}, assigned) is platform_public
+    with pytest.raises(wp.WechatPayUnknownSerial):
+        wp._select_key({assigned: platform_public}, assigned.replace("0001", "0010"))
 
 
 def test_public_key_loads_from_certificate_and_bare_base64(merchant_public: rsa.RSAPublicKey) -> None:
