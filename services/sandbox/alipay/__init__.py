@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.sandbox.alipay import agreements, oauth, trades, transfers
+from services.sandbox.alipay import agreements, oauth, royalty, trades, transfers
 from services.sandbox.alipay.domain import Ids
 from services.sandbox.alipay.gateway import build_handler
 from services.sandbox.alipay.runtime import ALIPAY, Alipay
@@ -41,7 +41,8 @@ def setup(app: web.Application, settings: SandboxSettings) -> None:
 
     app.cleanup_ctx.append(alipay_ctx)
     gateway = build_handler(
-        {**oauth.METHODS, **trades.METHODS, **agreements.METHODS, **transfers.METHODS}, agreements.PAGES
+        {**oauth.METHODS, **trades.METHODS, **royalty.METHODS, **agreements.METHODS, **transfers.METHODS},
+        agreements.PAGES,
     )
     app.router.add_route("GET", "/gateway.do", gateway)
     app.router.add_route("POST", "/gateway.do", gateway)
@@ -50,3 +51,5 @@ def setup(app: web.Application, settings: SandboxSettings) -> None:
     app.router.add_post("/sandbox/alipay/agreements/sign", agreements.buyer_sign)
     app.router.add_post("/sandbox/alipay/transfers/{out_biz_no}/settle", transfers.settle)
     app.router.add_post("/sandbox/alipay/transfers/{out_biz_no}/bank-return", transfers.bank_return)
+    app.router.add_get("/sandbox/alipay/accounts/{account}", royalty.account_view)
+    app.router.add_get("/sandbox/alipay/trades/{trade_no}/royalty", royalty.trade_royalty_view)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from services.sandbox.alipay.domain.biz import Biz, BizError
-from services.sandbox.alipay.domain.trades import OutTradeNo, TradeAmount
+from services.sandbox.alipay.domain.trades import ExtendParams, OutTradeNo, TradeAmount
 from services.sandbox.alipay.domain.wire import Yuan, beijing_day, beijing_month
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.protocols.alipay import SHANGHAI
@@ -32,6 +32,7 @@ class WithholdPayBiz(Biz):
     product_code: WithholdingProduct
     agreement_params: AgreementParams
     body: str | None = Field(default=None, max_length=128)
+    extend_params: ExtendParams | None = None
 
 
 class AccessParams(Biz):
