@@ -277,9 +277,11 @@ async def plan_refund_command(
         # A replay: the recorded refund answers it, and nothing is taken again.
         return d.RefundTrade(request_no, biz.refund_amount, biz.refund_reason, now, 0, 0, ())
     from_frozen, from_available = d.plan_refund(state, biz.refund_amount, royalty_back)
-    return d.RefundTrade(
+    cmd = d.RefundTrade(
         request_no, biz.refund_amount, biz.refund_reason, now, from_frozen, from_available, royalty_back
     )
+    d.decide_trade(state, cmd)  # a dry run: a refund the trade refuses is refused before any money moves
+    return cmd
 
 
 # --- test-only views ------------------------------------------------------------------------------------------------

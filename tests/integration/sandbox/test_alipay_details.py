@@ -4,6 +4,7 @@ notification parameters, and common parameters in the URL with only biz_content 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import aiohttp
 
@@ -36,7 +37,7 @@ async def test_a_refused_notification_is_re_sent_three_times_at_once_then_after_
         what="the notification delivered on the fifth attempt",
     )
     stamps = [datetime.fromisoformat(a["at"]) for a in items[0]["attempts"]]
-    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(stamps)]
     # time_scale 0.001: the three re-sends come at once (within the notifier's polling), the fourth after 240 ms.
     assert all(gap < timedelta(milliseconds=200) for gap in gaps[:3]), gaps
     assert gaps[3] >= timedelta(milliseconds=235), gaps

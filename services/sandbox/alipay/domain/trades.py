@@ -289,6 +289,9 @@ ALLOC_AMOUNT = "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR"
 def plan_refund(state: TradeState, amount_fen: int, royalty_back: tuple[RoyaltyBack, ...]) -> tuple[int, int]:
     """(from_frozen, from_available) of a refund: what receivers do not give back comes from the collecting account,
     the trade's frozen remainder first, then the available balance."""
+    for back in royalty_back:
+        if back.amount_fen > state.settled_to(back.user_id):
+            raise BizError(ALLOC_AMOUNT, f"退分账金额超限: 超过分给 {back.trans_out} 的分账金额")
     rest = amount_fen - sum(b.amount_fen for b in royalty_back)
     if rest < 0:
         raise BizError(ALLOC_AMOUNT, "退分账金额超限: 退分账金额不能超过退款金额")
