@@ -137,7 +137,8 @@ def _agreement_fields(state: d.AgreementState, now: datetime) -> dict[str, str |
         "agreement_no": terms.agreement_no,
         "external_agreement_no": terms.external_agreement_no,
         "external_logon_id": terms.external_logon_id,
-        "alipay_user_id": terms.user_id,
+        # Under the OpenID regime the user is alipay_open_id and no alipay_user_id is sent.
+        **({"alipay_open_id": terms.open_id} if terms.open_id else {"alipay_user_id": terms.user_id}),
         "alipay_logon_id": d.masked_logon_id(terms.user_id),
         "personal_product_code": terms.personal_product_code,
         "sign_scene": terms.sign_scene,
