@@ -93,9 +93,11 @@ class Answer:
 class AlipayClient:
     """What the payment service does against Alipay, done by hand with shared.protocols.alipay."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, common: Mapping[str, str] | None = None) -> None:
         self.sandbox = sandbox
         self.gateway = f"{sandbox.url}/gateway.do"
+        # Further common parameters on every request and order string (app_cert_sn, alipay_root_cert_sn in cert mode).
+        self.common = dict(common or {})
 
     def params(
         self,
@@ -114,7 +116,7 @@ class AlipayClient:
             private_key=key,
             now=now or datetime.now(UTC),
             notify_url=notify_url,
-            extra=extra,
+            extra={**self.common, **(extra or {})} or None,
         )
 
     async def send(self, method: str, params: Mapping[str, str], *, get: bool = False) -> Answer:
@@ -138,6 +140,9 @@ class AlipayClient:
     def order_string(
         self, biz: Mapping[str, Any], *, notify_url: str | None = None, now: datetime | None = None
     ) -> str:
+        if self.common:
+            biz = {"product_code": ap.APP_PAY_PRODUCT_CODE, **biz}
+            return ap.encode_params(self.params(ap.APP_PAY_METHOD, biz, notify_url=notify_url, now=now))
         return ap.build_app_pay_order_string(
             app_id=APP_ID, biz_content=biz, private_key=APP_PRIVATE, now=now or datetime.now(UTC), notify_url=notify_url
         )
