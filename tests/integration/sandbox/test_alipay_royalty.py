@@ -124,8 +124,13 @@ async def test_the_sellers_part_is_settled_the_fee_kept_and_finish_unfreezes_it(
     assert (detail["operation_type"], detail["state"], detail["amount"]) == ("transfer", "SUCCESS", "95.00")
     assert (detail["trans_out"], detail["trans_in"], detail["trans_in_type"]) == (SELLER_ID, seller, "userId")
     assert detail["detail_id"] and detail["execute_dt"]
-    query = await alipay.api("alipay.trade.query", {"out_trade_no": out_trade_no})
+    query = await alipay.api(
+        "alipay.trade.query", {"out_trade_no": out_trade_no, "query_options": ["trade_settle_info"]}
+    )
     assert query["trade_status"] == "TRADE_SUCCESS"
+    (split,) = query["trade_settle_info"]["trade_settle_detail_list"]
+    assert (split["operation_type"], split["trans_in"], split["amount"]) == ("transfer", seller, "95.00")
+    assert split["operation_serial_no"] == detail["detail_id"]
 
 
 async def test_a_repeated_settlement_is_the_same_one_and_another_body_is_discordant(books: Sandbox) -> None:

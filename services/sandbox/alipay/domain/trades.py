@@ -79,6 +79,10 @@ class TradeRefBiz(Biz):
         return self
 
 
+class TradeQueryBiz(TradeRefBiz):
+    query_options: list[str] = Field(default_factory=list)
+
+
 class CloseBiz(TradeRefBiz):
     operator_id: str | None = None
 
