@@ -4,6 +4,7 @@ a settlement with and without refund_royalty_parameters — balances checked at 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -301,3 +302,43 @@ async def test_a_settlement_fault_refuses_it_and_moves_no_money(books: Sandbox) 
     await books.fault(target=SETTLE, action="error_5xx")
     assert (await alipay.call(SETTLE, settle_biz(trade_no, seller, "5.00"))).status == 500
     assert (await alipay.account(seller))["available"] == "0.00"
+
+
+async def test_concurrent_settlements_never_overdraw_a_trade_and_the_books_agree(books: Sandbox) -> None:
+    alipay = AlipayClient(books)
+    seller = await bound_seller(alipay)
+    trade_no, out_trade_no = await frozen_trade(alipay, "10.00")
+    platform = await alipay.account(SELLER_ID)
+    # Eight splits of 3.00 race for the 9.50 the ratio allows: three fit, whatever the order.
+    answers = await asyncio.gather(*(alipay.api(SETTLE, settle_biz(trade_no, seller, "3.00")) for _ in range(8)))
+    done = [a for a in answers if a["code"] == "10000"]
+    assert len(done) == 3, answers
+    assert {a["sub_code"] for a in answers if a["code"] != "10000"} == {"ACQ.ALLOC_AMOUNT_VALIDATE_ERROR"}
+    # The same request sent four times at once is one settlement.
+    same = settle_biz(trade_no, seller, "0.50")
+    replays = await asyncio.gather(*(alipay.api(SETTLE, same) for _ in range(4)))
+    assert len({r["settle_no"] for r in replays}) == 1
+    # A refund racing the finish: both are appends to the trade, so the frozen money is used once. The refund may be
+    # refused (ACQ.SYSTEM_ERROR: the frozen amount changed under it, retry) or paid from the frozen rest or the balance.
+    refund = {"out_trade_no": out_trade_no, "refund_amount": "0.50", "out_request_no": "race"}
+    raced, finished = await asyncio.gather(
+        alipay.call("alipay.trade.refund", refund), alipay.call(SETTLE, finish_biz(trade_no))
+    )
+    assert finished.verified()["code"] == "10000"
+    refund_answer = raced.verified()
+    assert refund_answer["code"] == "10000" or refund_answer["sub_code"] in (
+        "ACQ.SYSTEM_ERROR",
+        "ACQ.SELLER_BALANCE_NOT_ENOUGH",  # the balance is read before the unfrozen money is booked to it
+    ), refund_answer
+    refunded = y("0.50") if refund_answer["code"] == "10000" else y("0")
+
+    view = await trade_view(alipay, trade_no)
+    receiver = await alipay.account(seller)
+    after = await alipay.account(SELLER_ID)
+    assert (view["settled"], receiver["royalty_in"], view["frozen"]) == ("9.50", "9.50", "0.00")
+    from_frozen = y(view["refunded_from_frozen"])
+    # Every fen of the 10.00 is accounted for: settled, refunded from the frozen amount, or unfrozen.
+    assert y(view["settled"]) + from_frozen + y(view["unfrozen"]) == y("10.00")
+    assert y(platform["frozen"]) - y(after["frozen"]) == y("10.00")
+    # The balance gained what was unfrozen, less the part of the refund the frozen amount did not cover.
+    assert y(after["available"]) - y(platform["available"]) == y(view["unfrozen"]) - (refunded - from_frozen)
