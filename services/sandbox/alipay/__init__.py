@@ -19,17 +19,24 @@ from shared.protocols.alipay_cert import cert_public_key, cert_sn, root_cert_sn
 
 
 def load_certs(settings: SandboxSettings) -> CertMode | None:
-    """The certificates of 公钥证书模式; required in cert mode, optional otherwise."""
+    """The certificates of 公钥证书模式: required, and required to certify the configured keys, in cert mode; in
+    public-key mode they only serve alipaycert.download, and are left out if absent or for other keys."""
+    cert_mode = settings.alipay_sign_mode == "cert"
     files = (settings.alipay_app_cert_file, settings.alipay_root_cert_file, settings.alipay_cert_file)
-    if settings.alipay_sign_mode != "cert" and not all(f.exists() for f in files):
+    if not cert_mode and not all(f.exists() for f in files):
         return None
     app_cert, root, alipay_cert = (f.read_bytes() for f in files)
     app_public = load_public_key(settings.alipay_app_public_key_file.read_bytes())
-    if cert_public_key(app_cert).public_numbers() != app_public.public_numbers():
-        raise ValueError("ALIPAY_APP_CERT_FILE does not certify ALIPAY_APP_PUBLIC_KEY_FILE")
     platform = load_private_key(settings.alipay_platform_private_key_file.read_bytes())
+    problems = []
+    if cert_public_key(app_cert).public_numbers() != app_public.public_numbers():
+        problems.append("ALIPAY_APP_CERT_FILE does not certify ALIPAY_APP_PUBLIC_KEY_FILE")
     if cert_public_key(alipay_cert).public_numbers() != platform.public_key().public_numbers():
-        raise ValueError("ALIPAY_CERT_FILE does not certify ALIPAY_PLATFORM_PRIVATE_KEY_FILE")
+        problems.append("ALIPAY_CERT_FILE does not certify ALIPAY_PLATFORM_PRIVATE_KEY_FILE")
+    if problems:
+        if cert_mode:
+            raise ValueError("; ".join(problems))
+        return None
     return CertMode(cert_sn(app_cert), root_cert_sn(root), cert_sn(alipay_cert), alipay_cert)
 
 
