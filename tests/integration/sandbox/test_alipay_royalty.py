@@ -238,6 +238,8 @@ async def test_after_settlement_a_plain_refund_comes_from_the_collecting_account
 ) -> None:
     alipay = AlipayClient(books)
     seller = await bound_seller(alipay)
+    funding, _ = await frozen_trade(alipay, "50.00")
+    await alipay.api(SETTLE, finish_biz(funding))  # 50.00 released to the platform's balance
     trade_no, out_trade_no = await frozen_trade(alipay, "100.00")
     await alipay.api(SETTLE, settle_biz(trade_no, seller, "90.00"))
     platform = await alipay.account(SELLER_ID)
