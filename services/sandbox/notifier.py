@@ -22,10 +22,11 @@ log = logging.getLogger("sandbox.notifier")
 Provider = Literal["wechat", "alipay"]
 
 # Delays between attempts after the first (payments.md / domain.md): WeChat 15 retries over 24h4m;
-# Alipay 8 attempts within 25 h (2m, 10m, 10m, 1h, 2h, 6h, 15h).
+# Alipay re-sends 3 times at once, then at 4m, 10m, 10m, 1h, 2h, 6h, 15h (docs/providers.md §8: the newer official
+# wording adds the 3 immediate re-sends before the older 8-notifications-within-25h schedule).
 SCHEDULES_S: dict[str, tuple[float, ...]] = {
     "wechat": (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600),
-    "alipay": (120, 600, 600, 3600, 7200, 21600, 54000),
+    "alipay": (0, 0, 0, 240, 600, 600, 3600, 7200, 21600, 54000),
 }
 
 COLLECTION = "notifications"

@@ -76,6 +76,18 @@ class SandboxSettings(ServiceSettings):
     alipay_cycle_pay_single_limit_fen: int = Field(default=10_000, gt=0)
     alipay_cycle_pay_daily_limit_fen: int = Field(default=100_000, gt=0)
     alipay_cycle_pay_monthly_limit_fen: int = Field(default=3_000_000, gt=0)
+    # 商家分账: the contract's maximum share of a trade that may be settled to receivers. Alipay's default is 30% of
+    # the order amount; merchants apply for more (up to 100%) in the merchant platform.
+    alipay_royalty_max_ratio_pct: int = Field(default=30, ge=1, le=100)
+    # Apps created under Alipay's OpenID regime (since ~2023) get open ids: oauth answers open_id and no user_id, and
+    # trades, refunds, agreements and notifications carry buyer_open_id / alipay_open_id instead of the user ids.
+    alipay_user_id_mode: str = Field(default="user_id", pattern="^(user_id|open_id)$")
+    # public_key: requests and answers are signed with plain keys. cert: 公钥证书模式; every request must carry
+    # app_cert_sn and alipay_root_cert_sn, and every signed answer carries alipay_cert_sn.
+    alipay_sign_mode: str = Field(default="public_key", pattern="^(public_key|cert)$")
+    alipay_app_cert_file: Path = KEYS / "TEST_ONLY_alipay_app_cert.crt"
+    alipay_cert_file: Path = KEYS / "TEST_ONLY_alipay_cert.crt"
+    alipay_root_cert_file: Path = KEYS / "TEST_ONLY_alipay_root_cert.crt"
     # Payouts (alipay.fund.trans.uni.transfer): 50,000 yuan per transfer, 2,000,000 per day (payments.md C, unofficial).
     alipay_transfer_single_limit_fen: int = Field(default=5_000_000, gt=0)
     alipay_transfer_daily_limit_fen: int = Field(default=200_000_000, gt=0)

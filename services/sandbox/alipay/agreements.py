@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sandbox.alipay import domain as d
-from services.sandbox.alipay import notify
+from services.sandbox.alipay import identity, notify
 from services.sandbox.alipay.gateway import Call, Handler, PageHandler, render, respond, verify_buyer_params
 from services.sandbox.alipay.runtime import ALIPAY, Alipay, buyer_error, fault_action
 from services.sandbox.faults import ActiveFault
@@ -47,7 +47,8 @@ def _agreement_response(state: d.AgreementState, alipay: Alipay) -> dict[str, An
     response: dict[str, Any] = {
         **d.SUCCESS,
         "agreement_no": terms.agreement_no,
-        "principal_id": terms.user_id,
+        # Under the OpenID regime the principal is named by its open id only.
+        **({"principal_open_id": terms.open_id} if terms.open_id else {"principal_id": terms.user_id}),
         "alipay_logon_id": d.masked_logon_id(terms.user_id),
         "personal_product_code": terms.personal_product_code,
         "sign_scene": terms.sign_scene,
@@ -70,8 +71,11 @@ async def _find(alipay: Alipay, ref: d.AgreementRefBiz) -> str:
     if ref.agreement_no:
         return ref.agreement_no
     assert ref.external_agreement_no is not None
+    user_id = ref.alipay_user_id
+    if not user_id and ref.alipay_open_id:
+        user_id = await alipay.store.user_of("openId", ref.alipay_open_id)
     for doc in await alipay.store.agreement_nos_by_external(alipay.app_id, ref.external_agreement_no):
-        if doc["user_id"] != ref.alipay_user_id or doc["personal_product_code"] != ref.personal_product_code:
+        if doc["user_id"] != user_id or doc["personal_product_code"] != ref.personal_product_code:
             continue
         if ref.sign_scene and doc["sign_scene"] != ref.sign_scene:
             continue
@@ -110,7 +114,8 @@ class SignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sign_url: str = Field(min_length=1, max_length=16_384)
-    user_id: str = Field(pattern=r"^2088[0-9]{12}$")
+    user_id: str | None = Field(default=None, pattern=r"^2088[0-9]{12}$")
+    open_id: str | None = Field(default=None, pattern=r"^0[0-9A-Za-z]{43,63}$")
 
 
 def sign_url_params(sign_url: str) -> dict[str, str]:
@@ -134,12 +139,16 @@ async def buyer_sign(request: web.Request) -> web.Response:
         biz = d.parse_biz(d.AgreementSignBiz, call.biz, INVALID)
     except d.BizError as err:
         raise buyer_error(err) from None
+    if not body.user_id and not body.open_id:
+        raise AppError("the buyer is named by user_id or open_id", code="invalid_request", status=422)
+    user_id, open_id = await identity.buyer(alipay, body.user_id, body.open_id)
     now = alipay.clock.now()
     agreement_no = alipay.ids.agreement_no(now)
     terms = d.AgreementTerms(
         agreement_no=agreement_no,
         app_id=alipay.app_id,
-        user_id=body.user_id,
+        user_id=user_id,
+        open_id=open_id,
         personal_product_code=biz.personal_product_code,
         product_code=biz.product_code,
         sign_scene=biz.sign_scene,

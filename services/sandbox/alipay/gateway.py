@@ -14,7 +14,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.sandbox.alipay import domain as d
-from services.sandbox.alipay.runtime import ALIPAY, Alipay, fault_action, str_attrs
+from services.sandbox.alipay.runtime import ALIPAY, Alipay, CertMode, fault_action, str_attrs
 from services.sandbox.faults import ActiveFault
 from shared.errors import AppError
 from shared.protocols.alipay import (
@@ -91,6 +91,22 @@ def check_timestamp(value: str | None, now: datetime, tolerance_s: float) -> Non
         )
 
 
+def check_cert_sns(params: Mapping[str, str], certs: CertMode) -> None:
+    """公钥证书模式: the app certificate's SN and the root bundle's SN must be the ones the app uploaded / uses."""
+    app_cert_sn = params.get("app_cert_sn", "")
+    if not app_cert_sn:
+        raise GatewayError("40002", "isv.missing-app-cert-sn", "缺少应用公钥证书序列号")
+    if app_cert_sn != certs.app_cert_sn:
+        raise GatewayError(
+            "40002", "isv.app-cert-not-exist", "应用公钥证书不存在: app_cert_sn 与上传的应用公钥证书不匹配"
+        )
+    root_sn = params.get("alipay_root_cert_sn", "")
+    if not root_sn:
+        raise GatewayError("40002", "isv.missing-alipay-root-cert-sn", "缺少支付宝根证书序列号")
+    if root_sn != certs.alipay_root_cert_sn:
+        raise GatewayError("40002", "isv.invalid-alipay-root-cert-sn", "无效的支付宝根证书序列号")
+
+
 def check_envelope(
     params: Mapping[str, str],
     *,
@@ -99,6 +115,7 @@ def check_envelope(
     public_key: rsa.RSAPublicKey,
     now: datetime,
     tolerance_s: float,
+    certs: CertMode | None = None,
 ) -> Call:
     """Check the common parameters in the order Alipay does (app first, then signature) and parse biz_content."""
     method = params.get("method", "")
@@ -119,6 +136,8 @@ def check_envelope(
         raise GatewayError("40001", "isv.missing-signature-type", "缺少签名类型参数")
     if sign_type != SIGN_TYPE:
         raise GatewayError("40002", "isv.invalid-signature-type", f"无效的签名类型: 只支持 {SIGN_TYPE}")
+    if certs is not None:
+        check_cert_sns(params, certs)
     charset = params.get("charset")
     if charset is not None and charset.lower() != CHARSET:
         raise GatewayError("40002", "isv.invalid-charset", "字符集错误: 沙箱只支持 utf-8")
@@ -178,6 +197,11 @@ def render(member: str, body: dict[str, Any], alipay: Alipay, *, signed: bool = 
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         signature = json.loads(text)["sign"]
         text = text.replace(signature, alipay.wrong_signature(raw))
+    certs = alipay.cert_mode
+    if certs is not None:
+        # In cert mode the answer names the Alipay certificate that signed it, between the response and the sign.
+        head, sep, tail = text.rpartition(',"sign":')
+        text = head + ',"alipay_cert_sn":' + json.dumps(certs.alipay_cert_sn) + sep + tail
     return text
 
 
@@ -206,6 +230,7 @@ def build_handler(
                 public_key=alipay.app_public_key,
                 now=now,
                 tolerance_s=alipay.settings.alipay_timestamp_tolerance_s,
+                certs=alipay.cert_mode,
             )
         except GatewayError as err:
             return respond(render(member_for(params.get("method", "")), err.response(), alipay, signed=err.signed))
@@ -245,6 +270,7 @@ def verify_buyer_params(alipay: Alipay, params: Mapping[str, str], method: str) 
             public_key=alipay.app_public_key,
             now=alipay.clock.now(),
             tolerance_s=alipay.settings.alipay_timestamp_tolerance_s,
+            certs=alipay.cert_mode,
         )
     except GatewayError as err:
         raise AppError(

@@ -60,9 +60,11 @@ def trade_fields(state: d.TradeState, now: datetime) -> dict[str, str | None]:
         "gmt_create": d.wire_time(state.created_at),
     }
     if paid and state.buyer_id is not None and state.paid_at is not None:
+        # Under the OpenID regime the buyer is buyer_open_id and no buyer_id is sent.
+        who = {"buyer_open_id": state.buyer_open_id} if state.buyer_open_id else {"buyer_id": state.buyer_id}
         fields.update(
             {
-                "buyer_id": state.buyer_id,
+                **who,
                 "buyer_logon_id": d.masked_logon_id(state.buyer_id),
                 "receipt_amount": d.yuan(order.total_fen),
                 "invoice_amount": d.yuan(order.total_fen),
@@ -135,7 +137,8 @@ def _agreement_fields(state: d.AgreementState, now: datetime) -> dict[str, str |
         "agreement_no": terms.agreement_no,
         "external_agreement_no": terms.external_agreement_no,
         "external_logon_id": terms.external_logon_id,
-        "alipay_user_id": terms.user_id,
+        # Under the OpenID regime the user is alipay_open_id and no alipay_user_id is sent.
+        **({"alipay_open_id": terms.open_id} if terms.open_id else {"alipay_user_id": terms.user_id}),
         "alipay_logon_id": d.masked_logon_id(terms.user_id),
         "personal_product_code": terms.personal_product_code,
         "sign_scene": terms.sign_scene,

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sandbox.alipay import domain as d
+from services.sandbox.alipay import identity
 from services.sandbox.alipay.gateway import ERROR_RESPONSE, Call, Handler
 from services.sandbox.alipay.runtime import ALIPAY, Alipay, fault_action
 from services.sandbox.faults import ActiveFault
@@ -57,31 +58,39 @@ async def oauth_token(alipay: Alipay, call: Call, fault: ActiveFault | None) -> 
         {"_id": access_token, "refresh_token": refresh_token, "user_id": user_id, "created_at": now}
     )
     # A successful token exchange carries no code/msg: Alipay returns only the token fields.
-    return {
+    answer: dict[str, Any] = {
         "access_token": access_token,
-        "alipay_user_id": legacy_user_id(user_id),
         "auth_start": d.wire_time(now),
         "expires_in": expires_in,
         "re_expires_in": 2 * expires_in,
         "refresh_token": refresh_token,
-        "user_id": user_id,
     }
+    if identity.open_id_mode(alipay):
+        # Apps of the OpenID regime get the user's open id in this app, and no user id of either kind.
+        answer["open_id"] = await identity.open_id_of(alipay, user_id)
+    else:
+        answer.update({"alipay_user_id": legacy_user_id(user_id), "user_id": user_id})
+    return dict(sorted(answer.items()))
 
 
 class AuthCodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str | None = Field(default=None, pattern=r"^2088[0-9]{12}$")
+    open_id: str | None = Field(default=None, pattern=r"^0[0-9A-Za-z]{43,63}$")
 
 
 async def issue_auth_code(request: web.Request) -> web.Response:
     """Test-only: what the Alipay app hands the merchant app after the user authorizes (my.getAuthCode)."""
     body = await parse_body(request, AuthCodeRequest)
     alipay = request.app[ALIPAY]
-    user_id = body.user_id or alipay.ids.user_id()
+    user_id, open_id = await identity.buyer(alipay, body.user_id, body.open_id)
     code = alipay.ids.auth_code()
     await alipay.store.save_auth_code(code, user_id, alipay.app_id, alipay.clock.now())
-    return json_response({"auth_code": code, "user_id": user_id})
+    answer = {"auth_code": code, "user_id": user_id}
+    if open_id:
+        answer["open_id"] = open_id
+    return json_response(answer)
 
 
 METHODS: dict[str, Handler] = {METHOD: oauth_token}

@@ -18,6 +18,16 @@ from shared.errors import AppError
 from shared.protocols.alipay import rsa2_sign
 
 
+@dataclass(frozen=True)
+class CertMode:
+    """公钥证书模式: the SNs requests must carry and the Alipay public-key certificate answers name."""
+
+    app_cert_sn: str
+    alipay_root_cert_sn: str
+    alipay_cert_sn: str
+    alipay_cert_pem: bytes
+
+
 @dataclass
 class Alipay:
     settings: SandboxSettings
@@ -28,6 +38,11 @@ class Alipay:
     faults: FaultRegistry
     clock: Clock
     ids: d.Ids
+    certs: CertMode | None = None  # loaded in both modes (alipaycert.download serves it); enforced in cert mode
+
+    @property
+    def cert_mode(self) -> CertMode | None:
+        return self.certs if self.settings.alipay_sign_mode == "cert" else None
 
     @property
     def app_id(self) -> str:

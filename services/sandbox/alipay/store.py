@@ -15,6 +15,8 @@ TRADE = "alipay.trade:"
 AGREEMENT = "alipay.agreement:"
 TRANSFER = "alipay.transfer:"
 PAYOUT_DAY = "alipay.payout_day:"
+ACCOUNT = "alipay.account:"
+RELATION = "alipay.royalty_relation:"
 
 TRADE_NOS = "alipay_trade_nos"
 AGREEMENTS = "alipay_agreements"
@@ -22,6 +24,11 @@ TRANSFER_ORDERS = "alipay_transfer_orders"
 AUTH_CODES = "alipay_auth_codes"
 AUTH_CODE_USES = "alipay_auth_code_uses"
 TOKENS = "alipay_tokens"
+OPEN_IDS = "alipay_open_ids"
+LOGIN_NAMES = "alipay_login_names"
+RELATIONS = "alipay_royalty_relations"
+SETTLES = "alipay_settles"
+SETTLE_REQUESTS = "alipay_settle_requests"
 
 
 class AlipayStore:
@@ -36,6 +43,11 @@ class AlipayStore:
         self.auth_codes = db[AUTH_CODES]
         self.auth_code_uses = db[AUTH_CODE_USES]
         self.tokens = db[TOKENS]
+        self.open_ids = db[OPEN_IDS]
+        self.login_names = db[LOGIN_NAMES]
+        self.relations = db[RELATIONS]
+        self.settles = db[SETTLES]
+        self.settle_requests = db[SETTLE_REQUESTS]
 
     async def ensure_indexes(self) -> None:
         await self.streams.ensure_indexes()
@@ -45,6 +57,7 @@ class AlipayStore:
         await drop_index_if_present(self.agreements, "external_no")
         await self.transfer_orders.create_index([("pay_fund_order_id", 1)], name="pay_fund_order_id")
         await self.tokens.create_index([("refresh_token", 1)], name="refresh_token")
+        await self.relations.create_index([("app_id", 1)], name="app_id")
 
     # --- trades ---
 
@@ -124,6 +137,68 @@ class AlipayStore:
 
     async def count_payout(self, app_id: str, day: str, cmd: d.CountPayout) -> None:
         await execute(self.streams, d.PAYOUT_DAY, PAYOUT_DAY + f"{app_id}:{day}", cmd)
+
+    # --- identities: open ids and login names of sandbox users ---
+
+    async def remember_identity(self, kind: str, value: str, user_id: str) -> str:
+        """Bind an open id or login name to a user id once (a unique insert decides); the user id it is bound to."""
+        collection = self.open_ids if kind == "openId" else self.login_names
+        await self._insert_lookup(collection, {"_id": value, "user_id": user_id})
+        doc = await collection.find_one({"_id": value})
+        assert doc is not None
+        return str(doc["user_id"])
+
+    async def user_of(self, kind: str, value: str) -> str | None:
+        if kind == "userId":
+            return value
+        collection = self.open_ids if kind == "openId" else self.login_names
+        doc = await collection.find_one({"_id": value})
+        return None if doc is None else str(doc["user_id"])
+
+    # --- royalty: relations, settlements, account books ---
+
+    async def relation(self, app_id: str, user_id: str) -> d.RelationState:
+        state, _ = await load(self.streams, d.RELATION, RELATION + f"{app_id}:{user_id}")
+        return state
+
+    async def run_relation(self, app_id: str, user_id: str, cmd: d.RelationCommand) -> Outcome[d.RelationState]:
+        outcome = await execute(self.streams, d.RELATION, RELATION + f"{app_id}:{user_id}", cmd)
+        if outcome.created:
+            await self._insert_lookup(
+                self.relations, {"_id": f"{app_id}:{user_id}", "app_id": app_id, "user_id": user_id}
+            )
+        return outcome
+
+    async def relation_user_ids(self, app_id: str) -> list[str]:
+        """Every receiver ever bound by this app, in id order (their streams say which are bound now)."""
+        return sorted([str(doc["user_id"]) async for doc in self.relations.find({"app_id": app_id})])
+
+    async def claim_settle_request(self, app_id: str, out_request_no: str, trade_no: str) -> str:
+        """The trade an out_request_no belongs to: the first settlement to use it claims it (unique insert)."""
+        key = f"{app_id}:{out_request_no}"
+        await self._insert_lookup(self.settle_requests, {"_id": key, "trade_no": trade_no})
+        doc = await self.settle_requests.find_one({"_id": key})
+        assert doc is not None
+        return str(doc["trade_no"])
+
+    async def save_settle_no(self, settle_no: str, app_id: str, out_trade_no: str, out_request_no: str) -> None:
+        await self._insert_lookup(
+            self.settles,
+            {"_id": settle_no, "app_id": app_id, "out_trade_no": out_trade_no, "out_request_no": out_request_no},
+        )
+
+    async def settle_of(self, settle_no: str) -> dict[str, Any] | None:
+        return await self.settles.find_one({"_id": settle_no})
+
+    async def account(self, user_id: str) -> d.AccountState:
+        state, _ = await load(self.streams, d.ACCOUNT, ACCOUNT + user_id)
+        return state
+
+    async def book(self, user_id: str, cmd: d.Book) -> Outcome[d.AccountState]:
+        """One booking, once: the command id is the account plus the booking's reference."""
+        return await execute(
+            self.streams, d.ACCOUNT, ACCOUNT + user_id, cmd, command_id=f"alipay.book:{user_id}:{cmd.ref}"
+        )
 
     # --- oauth ---
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sandbox.alipay import domain as d
-from services.sandbox.alipay import notify
+from services.sandbox.alipay import identity, notify, royalty
 from services.sandbox.alipay.gateway import Call, Handler, verify_buyer_params
 from services.sandbox.alipay.runtime import ALIPAY, Alipay, buyer_error, fault_action
 from services.sandbox.faults import ActiveFault
@@ -20,13 +20,20 @@ from shared.protocols.alipay import APP_PAY_METHOD, AlipayMalformed, parse_order
 SYSTEM_ERROR = ("ACQ.SYSTEM_ERROR", "系统异常")
 
 
+def buyer_fields(state: d.TradeState, user_key: str = "buyer_user_id") -> dict[str, str]:
+    """The buyer as Alipay names it: ``buyer_user_id`` (``buyer_id`` in notifications), or ``buyer_open_id`` for a
+    trade paid under the OpenID regime, which carries no user id."""
+    assert state.buyer_id is not None
+    who = {"buyer_open_id": state.buyer_open_id} if state.buyer_open_id else {user_key: state.buyer_id}
+    return {"buyer_logon_id": d.masked_logon_id(state.buyer_id), **who}
+
+
 def _paid_fields(state: d.TradeState) -> dict[str, Any]:
     order = state.order
     assert order is not None and state.buyer_id is not None and state.paid_at is not None
     amount = d.yuan(order.total_fen)
     return {
-        "buyer_logon_id": d.masked_logon_id(state.buyer_id),
-        "buyer_user_id": state.buyer_id,
+        **buyer_fields(state),
         "total_amount": amount,
         "receipt_amount": amount,
         "buyer_pay_amount": amount,
@@ -36,7 +43,28 @@ def _paid_fields(state: d.TradeState) -> dict[str, Any]:
     }
 
 
-def query_response(state: d.TradeState, now: datetime) -> dict[str, Any]:
+def trade_settle_info(state: d.TradeState, seller_id: str) -> dict[str, Any]:
+    """What ``query_options: ["trade_settle_info"]`` adds: the trade's splits (``trade_unsettled_amount`` is
+    documented for 直付通 / 直连账期 only, so 商家分账 leaves it out; onsettle.query gives the frozen remainder)."""
+    return {
+        "trade_settle_detail_list": [
+            {
+                "operation_type": "transfer",
+                "operation_serial_no": detail.detail_id,
+                "operation_dt": d.wire_time(settlement.at),
+                "trans_out": seller_id,
+                "trans_in": detail.user_id,
+                "ori_trans_out": seller_id,
+                "ori_trans_in": detail.trans_in,
+                "amount": d.yuan(detail.amount_fen),
+            }
+            for settlement in state.settlements
+            for detail in settlement.details
+        ]
+    }
+
+
+def query_response(state: d.TradeState, now: datetime, options: tuple[str, ...] = ()) -> dict[str, Any]:
     order = state.order
     assert order is not None
     response: dict[str, Any] = {
@@ -50,6 +78,8 @@ def query_response(state: d.TradeState, now: datetime) -> dict[str, Any]:
     if state.paid_at is not None:
         response.update(_paid_fields(state))
         response["send_pay_date"] = d.wire_time(state.paid_at)
+    if "trade_settle_info" in options and state.frozen:
+        response["trade_settle_info"] = trade_settle_info(state, order.seller_id)
     return response
 
 
@@ -65,11 +95,11 @@ async def _find(alipay: Alipay, ref: d.TradeRefBiz) -> tuple[str, d.TradeState]:
 
 
 async def trade_query(alipay: Alipay, call: Call, fault: ActiveFault | None) -> dict[str, Any]:
-    ref = d.parse_biz(d.TradeRefBiz, call.biz)
+    ref = d.parse_biz(d.TradeQueryBiz, call.biz)
     if fault_action(fault, "decline"):
         raise d.BizError(*SYSTEM_ERROR)
     _, state = await _find(alipay, ref)
-    return query_response(state, alipay.clock.now())
+    return query_response(state, alipay.clock.now(), tuple(ref.query_options))
 
 
 async def trade_close(alipay: Alipay, call: Call, fault: ActiveFault | None) -> dict[str, Any]:
@@ -93,8 +123,8 @@ async def trade_refund(alipay: Alipay, call: Call, fault: ActiveFault | None) ->
         if biz.refund_amount != state.order.total_fen:
             raise d.BizError("ACQ.INVALID_PARAMETER", "参数无效: 部分退款时 out_request_no 必传")
         request_no = out_trade_no  # a full refund without a request number is keyed by the order itself
-    cmd = d.RefundTrade(request_no, biz.refund_amount, biz.refund_reason, alipay.clock.now())
-    outcome = await alipay.store.run_trade(alipay.app_id, out_trade_no, cmd)
+    cmd = await royalty.plan_refund_command(alipay, state, biz, request_no, alipay.clock.now())
+    outcome = await royalty.refund_money(alipay, out_trade_no, state, cmd)
     state = outcome.state
     refund = state.refund(request_no)
     assert refund is not None and state.buyer_id is not None
@@ -104,8 +134,7 @@ async def trade_refund(alipay: Alipay, call: Call, fault: ActiveFault | None) ->
         **d.SUCCESS,
         "trade_no": state.trade_no,
         "out_trade_no": out_trade_no,
-        "buyer_logon_id": d.masked_logon_id(state.buyer_id),
-        "buyer_user_id": state.buyer_id,
+        **buyer_fields(state),
         # Y only for the request that moved money; a replayed out_request_no answers N and refunds nothing.
         "fund_change": "Y" if outcome.entry is not None else "N",
         "refund_fee": d.yuan(state.refunded_fen),
@@ -165,9 +194,11 @@ async def withholding_pay(alipay: Alipay, call: Call, fault: ActiveFault | None)
         body=biz.body,
         notify_url=call.notify_url,  # only with a notify_url does a password-free payment notify
         agreement_no=agreement_no,
+        royalty_freeze=d.freezes(biz.extend_params),
     )
     buyer = agreement.terms.user_id
-    pay = d.PayTrade(order, alipay.ids.trade_no(now), buyer, now)
+    open_id = await identity.open_id_of(alipay, buyer) if identity.open_id_mode(alipay) else None
+    pay = d.PayTrade(order, alipay.ids.trade_no(now), buyer, now, buyer_open_id=open_id)
     if existing.order is not None:
         d.decide_trade(existing, pay)  # raises: already paid, closed or different terms; nothing is charged
     if fault_action(fault, "decline"):
@@ -183,6 +214,8 @@ async def withholding_pay(alipay: Alipay, call: Call, fault: ActiveFault | None)
         raise
     state = outcome.state
     assert state.paid_at is not None
+    if outcome.entry is not None:
+        await royalty.book_payment(alipay, state)
     await notify.trade_paid(alipay, state)
     return {
         **d.SUCCESS,
@@ -200,7 +233,8 @@ class PayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_string: str = Field(min_length=1, max_length=16_384)
-    user_id: str = Field(pattern=r"^2088[0-9]{12}$")
+    user_id: str | None = Field(default=None, pattern=r"^2088[0-9]{12}$")
+    open_id: str | None = Field(default=None, pattern=r"^0[0-9A-Za-z]{43,63}$")
 
 
 async def buyer_pay(request: web.Request) -> web.Response:
@@ -231,19 +265,24 @@ async def buyer_pay(request: web.Request) -> web.Response:
         passback_params=biz.passback_params,
         notify_url=call.notify_url or alipay.settings.default_notify_url or None,
         expires_at=expires_at,
+        royalty_freeze=d.freezes(biz.extend_params),
     )
     trade_no = alipay.ids.trade_no(now)
-    fault = alipay.faults.take("alipay.pay", {"out_trade_no": biz.out_trade_no, "user_id": body.user_id})
+    if not body.user_id and not body.open_id:
+        raise AppError("the buyer is named by user_id or open_id", code="invalid_request", status=422)
+    buyer, open_id = await identity.buyer(alipay, body.user_id, body.open_id)
+    fault = alipay.faults.take("alipay.pay", {"out_trade_no": biz.out_trade_no, "user_id": buyer})
     try:
         if fault_action(fault, "decline"):
             # The buyer reached the cashier, so the trade exists (WAIT_BUYER_PAY); the payment itself failed.
             await alipay.store.run_trade(alipay.app_id, biz.out_trade_no, d.OpenTrade(order, trade_no, now))
             raise AppError("支付失败: the buyer's payment was declined", code="payment_declined", status=402)
         outcome = await alipay.store.run_trade(
-            alipay.app_id, biz.out_trade_no, d.PayTrade(order, trade_no, body.user_id, now)
+            alipay.app_id, biz.out_trade_no, d.PayTrade(order, trade_no, buyer, now, buyer_open_id=open_id)
         )
     except d.BizError as err:
         raise buyer_error(err) from None
+    await royalty.book_payment(alipay, outcome.state)
     await notify.trade_paid(alipay, outcome.state)
     return json_response({"result": "ok", "trade_no": outcome.state.trade_no})
 

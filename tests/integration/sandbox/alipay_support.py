@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.mongo import Client
 from shared.protocols import alipay as ap
 from tests.integration.sandbox.conftest import Merchant, Received, Sandbox
-from tests.support.infra import eventually
+from tests.support.infra import MONGO_URL, OTLP_ENDPOINT, eventually
+from tests.support.processes import ServiceProcess
 
 KEYS = Path(__file__).resolve().parents[3] / "services" / "sandbox" / "keys"
 APP_ID = "2021000000000001"
@@ -30,6 +33,33 @@ APP_PRIVATE = ap.load_private_key(pem("TEST_ONLY_alipay_app_private.pem"))
 PLATFORM_PUBLIC = ap.load_public_key(pem("TEST_ONLY_alipay_platform_public.pem"))
 # Any other key: what a request signed with the wrong key, or a forged notification, is signed with.
 WRONG_PRIVATE = ap.load_private_key(pem("TEST_ONLY_alipay_platform_private.pem"))
+
+
+@asynccontextmanager
+async def dedicated_sandbox(
+    mongo_client: Client, merchant: Merchant, log_dir: Path, **settings: str
+) -> AsyncIterator[Sandbox]:
+    """A sandbox process of its own (its own database), for settings the shared one does not have (open_id mode,
+    cert mode) or for books no other test moves."""
+    db_name = f"t_{uuid.uuid4().hex[:8]}_sandbox"
+    env = {
+        "SERVICE_NAME": "sandbox",
+        "MONGO_URL": MONGO_URL,
+        "MONGO_DB": db_name,
+        "TIME_SCALE": "0.001",
+        "DEFAULT_NOTIFY_URL": f"{merchant.url}/notify/default",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+        **{key.upper(): value for key, value in settings.items()},
+    }
+    own_logs = log_dir / db_name
+    own_logs.mkdir(parents=True, exist_ok=True)
+    process = ServiceProcess("services.sandbox", env, own_logs)
+    await process.start()
+    try:
+        yield Sandbox(process, merchant)
+    finally:
+        process.stop()
+        await mongo_client.drop_database(db_name)
 
 
 def fresh(prefix: str) -> str:
@@ -63,9 +93,11 @@ class Answer:
 class AlipayClient:
     """What the payment service does against Alipay, done by hand with shared.protocols.alipay."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, common: Mapping[str, str] | None = None) -> None:
         self.sandbox = sandbox
         self.gateway = f"{sandbox.url}/gateway.do"
+        # Further common parameters on every request and order string (app_cert_sn, alipay_root_cert_sn in cert mode).
+        self.common = dict(common or {})
 
     def params(
         self,
@@ -84,7 +116,7 @@ class AlipayClient:
             private_key=key,
             now=now or datetime.now(UTC),
             notify_url=notify_url,
-            extra=extra,
+            extra={**self.common, **(extra or {})} or None,
         )
 
     async def send(self, method: str, params: Mapping[str, str], *, get: bool = False) -> Answer:
@@ -108,6 +140,9 @@ class AlipayClient:
     def order_string(
         self, biz: Mapping[str, Any], *, notify_url: str | None = None, now: datetime | None = None
     ) -> str:
+        if self.common:
+            biz = {"product_code": ap.APP_PAY_PRODUCT_CODE, **biz}
+            return ap.encode_params(self.params(ap.APP_PAY_METHOD, biz, notify_url=notify_url, now=now))
         return ap.build_app_pay_order_string(
             app_id=APP_ID, biz_content=biz, private_key=APP_PRIVATE, now=now or datetime.now(UTC), notify_url=notify_url
         )
@@ -122,6 +157,17 @@ class AlipayClient:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{self.sandbox.url}{path}", json=dict(body)) as resp:
                 return resp.status, await resp.json()
+
+    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{self.sandbox.url}{path}") as resp:
+                return resp.status, await resp.json()
+
+    async def account(self, account: str) -> dict[str, Any]:
+        """The test-only balances of an Alipay account (user id or open id)."""
+        status, data = await self.get(f"/sandbox/alipay/accounts/{account}")
+        assert status == 200, data
+        return data
 
     async def auth_code(self, uid: str | None = None) -> dict[str, Any]:
         status, data = await self.post("/sandbox/alipay/auth-codes", {"user_id": uid} if uid else {})

@@ -163,7 +163,7 @@ def test_partial_refunds_accumulate_up_to_the_total_and_a_full_refund_closes_the
 def test_a_replayed_refund_number_decides_nothing_and_another_amount_is_discordant() -> None:
     state, _ = run(d.TRADE, paid_trade(), d.RefundTrade("r1", 500, None, NOW))
     assert d.decide_trade(state, d.RefundTrade("r1", 500, None, NOW + timedelta(hours=1))) == []
-    assert state.refund("r1") == d.Refund("r1", 500, None, NOW)
+    assert state.refund("r1") == d.Refund("r1", 500, None, NOW, from_available_fen=500)
     with pytest.raises(d.BizError) as other:
         d.decide_trade(state, d.RefundTrade("r1", 600, None, NOW))
     assert sub_code(other) == "ACQ.DISCORDANT_REPEAT_REQUEST"

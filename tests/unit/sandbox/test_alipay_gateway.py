@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.sandbox.alipay.gateway import Call, GatewayError, check_envelope
+from services.sandbox.alipay.runtime import CertMode
 from shared.protocols import alipay as ap
 
 KEYS = Path(__file__).parents[3] / "services" / "sandbox" / "keys"
@@ -79,3 +80,38 @@ def test_timestamps_are_beijing_time_within_the_tolerance() -> None:
 def test_biz_content_must_be_a_json_object_and_charset_utf8() -> None:
     assert refusal(ap.sign_params({**params(), "biz_content": "[1]"}, APP_PRIVATE))[1] == "isv.invalid-parameter"
     assert refusal(ap.sign_params({**params(), "charset": "GBK"}, APP_PRIVATE))[1] == "isv.invalid-charset"
+
+
+def test_in_cert_mode_the_cert_sns_are_checked_before_the_signature() -> None:
+    certs = CertMode(app_cert_sn="a" * 32, alipay_root_cert_sn="r" * 32, alipay_cert_sn="c" * 32, alipay_cert_pem=b"")
+
+    def signed(**extra: str) -> dict[str, str]:
+        return ap.build_request_params(
+            app_id=APP_ID,
+            method="alipay.trade.query",
+            biz_content={"out_trade_no": "ord_1"},
+            private_key=APP_PRIVATE,
+            now=NOW,
+            extra=extra,
+        )
+
+    def refused(p: dict[str, str]) -> str:
+        with pytest.raises(GatewayError) as exc:
+            check_envelope(
+                p, app_id=APP_ID, known=lambda m: True, public_key=APP_PUBLIC, now=NOW, tolerance_s=1800, certs=certs
+            )
+        assert exc.value.code == "40002"
+        return exc.value.sub_code
+
+    assert refused(signed()) == "isv.missing-app-cert-sn"
+    assert refused(signed(app_cert_sn="b" * 32)) == "isv.app-cert-not-exist"
+    assert refused(signed(app_cert_sn="a" * 32)) == "isv.missing-alipay-root-cert-sn"
+    assert refused(signed(app_cert_sn="a" * 32, alipay_root_cert_sn="x")) == "isv.invalid-alipay-root-cert-sn"
+    good = signed(app_cert_sn="a" * 32, alipay_root_cert_sn="r" * 32)
+    call = check_envelope(
+        good, app_id=APP_ID, known=lambda m: True, public_key=APP_PUBLIC, now=NOW, tolerance_s=1800, certs=certs
+    )
+    assert call.params["app_cert_sn"] == "a" * 32
+    # The SNs are signed like any common parameter: changing one after signing fails the signature.
+    tampered = {**good, "alipay_root_cert_sn": "r" * 32, "app_cert_sn": "a" * 32, "extra": "1"}
+    assert refused(tampered) == "isv.invalid-signature"

@@ -28,10 +28,11 @@ def test_an_unlimited_fault_fires_until_cleared_and_actions_can_be_filtered() ->
     assert reg.take("alipay.notify") is None
 
 
-def test_wechat_retries_fifteen_times_over_24h4m_and_alipay_eight_attempts_within_25h() -> None:
+def test_wechat_retries_fifteen_times_over_24h4m_and_alipay_three_at_once_then_seven_within_25h() -> None:
     assert len(SCHEDULES_S["wechat"]) == 15
     assert sum(SCHEDULES_S["wechat"]) == 24 * 3600 + 4 * 60
-    assert len(SCHEDULES_S["alipay"]) + 1 == 8
+    assert SCHEDULES_S["alipay"][:3] == (0, 0, 0)  # 3 immediate re-sends
+    assert SCHEDULES_S["alipay"][3:] == (240, 600, 600, 3600, 7200, 21600, 54000)  # 4m 10m 10m 1h 2h 6h 15h
     assert sum(SCHEDULES_S["alipay"]) <= 25 * 3600
 
 

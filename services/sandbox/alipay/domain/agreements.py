@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from services.sandbox.alipay.domain.biz import Biz, BizError
-from services.sandbox.alipay.domain.trades import OutTradeNo, TradeAmount
+from services.sandbox.alipay.domain.trades import ExtendParams, OutTradeNo, TradeAmount
 from services.sandbox.alipay.domain.wire import Yuan, beijing_day, beijing_month
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.protocols.alipay import SHANGHAI
@@ -32,6 +32,7 @@ class WithholdPayBiz(Biz):
     product_code: WithholdingProduct
     agreement_params: AgreementParams
     body: str | None = Field(default=None, max_length=128)
+    extend_params: ExtendParams | None = None
 
 
 class AccessParams(Biz):
@@ -84,6 +85,7 @@ class AgreementRefBiz(Biz):
 
     agreement_no: str | None = None
     alipay_user_id: str | None = None
+    alipay_open_id: str | None = None
     personal_product_code: PersonalProduct | None = None
     sign_scene: str | None = None
     external_agreement_no: str | None = None
@@ -92,8 +94,11 @@ class AgreementRefBiz(Biz):
     def _identified(self) -> AgreementRefBiz:
         if self.agreement_no:
             return self
-        if not (self.alipay_user_id and self.personal_product_code and self.external_agreement_no):
-            raise ValueError("agreement_no, or alipay_user_id + personal_product_code + external_agreement_no")
+        user = self.alipay_user_id or self.alipay_open_id
+        if not (user and self.personal_product_code and self.external_agreement_no):
+            raise ValueError(
+                "agreement_no, or alipay_user_id (alipay_open_id) + personal_product_code + external_agreement_no"
+            )
         return self
 
 
@@ -153,9 +158,12 @@ class AgreementTerms:
     signed_at: datetime
     invalid_at: datetime
     notify_url: str | None
+    open_id: str | None = None  # in open_id mode: the user's open id in this app (alipay_open_id)
 
     def payload(self) -> dict[str, Any]:
+        extra = {"open_id": self.open_id} if self.open_id else {}
         return {
+            **extra,
             "agreement_no": self.agreement_no,
             "app_id": self.app_id,
             "user_id": self.user_id,
@@ -301,6 +309,7 @@ def _terms_from(p: dict[str, Any]) -> AgreementTerms:
             total_fen=lim.get("total_fen"),
             total_times=lim.get("total_times"),
         ),
+        open_id=p.get("open_id"),
         signed_at=p["signed_at"],
         invalid_at=p["invalid_at"],
         notify_url=p.get("notify_url"),
