@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -56,7 +57,15 @@ def key(path: Path, make):  # type: ignore[no-untyped-def]
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
 
-def build(subject, issuer, public_key, serial, signer, *, ca):  # type: ignore[no-untyped-def]
+def build(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: Any,
+    serial: int,
+    signer: Any,
+    *,
+    ca: bool,
+) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
