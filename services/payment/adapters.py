@@ -246,6 +246,10 @@ class WechatPayAdapter(_Retrying):
             )
         except ProviderRejected as exc:
             raise exc.as_({}) from exc
+        if "status" not in answer and answer.get("refund_id"):
+            # /v3/ecommerce/refunds/apply answers no status: accepted, its outcome comes by notification or query
+            # (docs/providers.md §3).
+            return ProviderRefund(state="processing", provider_refund_id=str(answer["refund_id"]))
         return _known(wechat_refund(answer))
 
     async def query_refund(self, payment: Payment, refund: Refund) -> ProviderRefund:

@@ -129,6 +129,10 @@ class WechatPayClient:
         """One signed call; the verified JSON answer (`{}` for 204). `serial` is sent as `Wechatpay-Serial` (the key
         the body's sensitive fields were encrypted for)."""
         status, data, headers = await self._send(method, path, body, serial)
+        if status == 401:
+            # Our signature was refused (SIGN_ERROR): such an answer may come unsigned, or signed by a key we do not
+            # hold yet; either way no retry fixes it.
+            self._misconfigured(method, path, data)
         try:
             wp.verify_response(headers, data, public_key=self.keyring.keys(), now=int(time.time()))
         except wp.WechatPayUnknownSerial as exc:
@@ -137,13 +141,9 @@ class WechatPayClient:
                 f"wechatpay {method} {path}: signed under a key we do not know yet ({exc})"
             ) from exc
         except wp.WechatPayError as exc:
-            if status == 401:
-                self._misconfigured(method, path, data)
             # An answer we cannot verify may be forged: act as if none came, and ask again.
             raise ProviderUnavailable(f"wechatpay {method} {path}: unverifiable answer ({exc})") from exc
         parsed: dict[str, Any] = json.loads(data) if data else {}
-        if status == 401:
-            self._misconfigured(method, path, data)
         if status >= 400:
             raise refusal(status, parsed, f"wechatpay {method} {path}")
         return parsed

@@ -115,6 +115,17 @@ async def public_key_only(
 
 
 @pytest.fixture(scope="session")
+async def certificate_only(
+    infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
+) -> AsyncIterator[Sandbox]:
+    """A merchant still on platform certificates only (the sandbox's default key mode)."""
+    async for sandbox in _sandbox(
+        mongo_client, log_dir, http, "sandbox-certificate", WECHAT_PAY_KEY_MODE="certificate"
+    ):
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
 async def openid_cert(
     infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
 ) -> AsyncIterator[Sandbox]:

@@ -17,7 +17,7 @@ from tests.integration.sandbox.ecommerce_support import SP_APPID, SP_MCHID, Ecom
 from tests.integration.sandbox.wechat_support import (
     APIV3_KEY,
     MERCHANT_SERIAL,
-    PLATFORM_PUBLIC,
+    PUBLIC_KEY_ID,
     fresh,
     notifications_to,
     notify_path,
@@ -35,8 +35,8 @@ def partner_sdk(sandbox: Sandbox, notify_url: str) -> WeChatPay:
         appid=SP_APPID,
         apiv3_key=APIV3_KEY,
         notify_url=notify_url,
-        public_key=pem("TEST_ONLY_wechatpay_platform_public.pem").decode(),
-        public_key_id=wp.public_key_id(PLATFORM_PUBLIC),
+        public_key=pem("TEST_ONLY_wechatpay_pubkey_public.pem").decode(),
+        public_key_id=PUBLIC_KEY_ID,
         partner_mode=True,
         timeout=(5, 10),
     )
