@@ -54,6 +54,7 @@ from services.payment.port import (
     PaymentClosed,
     PaymentPaid,
     PaymentProvider,
+    ProviderMisconfigured,
     ProviderPayment,
     ProviderRefund,
     ProviderRejected,
@@ -322,6 +323,10 @@ class Payments:
             log.warning("payment %s: the provider gave no usable answer, asking later: %s", payment_id, exc)
             await self._check_payment_later(p, backoff=True)
             return p
+        except ProviderMisconfigured:
+            # Logged at CRITICAL by the client: the payment waits, backing off, until an operator fixes the keys.
+            await self._check_payment_later(p, backoff=True)
+            raise
         if after.status in OPEN:
             await self._check_payment_later(after, backoff=after.status == "processing" and not after.order_closed)
         return after
@@ -420,7 +425,7 @@ class Payments:
                     p = await self.send_refund(p, refund)
                 else:
                     p = await self.query_refund(p, refund)
-            except (ProviderUnavailable, ProviderRejected) as exc:
+            except (ProviderUnavailable, ProviderRejected, ProviderMisconfigured) as exc:
                 log.warning("refund %s: reconcile failed, later again: %s", refund.refund_id, exc)
         if p.open_refunds:
             # Each pass that leaves refunds open waits twice as long as the last (reset once the payment changes).

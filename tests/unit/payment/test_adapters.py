@@ -407,3 +407,31 @@ def test_alipay_agreement_notifications_are_signed_or_unsigned() -> None:
     assert read_alipay_notification(unsign, APP_ID, "x") == AgreementUnsigned(agreement_id="agr_1")
     other = read_alipay_notification(alipay_note(notify_type="fund_trans"), APP_ID, "x")
     assert other == Ignored(outcome="ignored notify_type fund_trans")  # about no payment: nothing looked up
+
+
+OPEN_ID = "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"  # the shape of an Alipay OpenID (46 characters)
+
+
+def test_an_openid_apps_notifications_name_the_user_by_openid_and_lack_no_field_we_need() -> None:
+    sign = {"notify_type": "dut_user_sign", "external_agreement_no": "agr_1", "agreement_no": "2026"}
+    signed = read_alipay_notification(alipay_note(**sign, alipay_open_id=OPEN_ID), APP_ID, SELLER)
+    assert signed == AgreementSigned(agreement_id="agr_1", agreement_no="2026", alipay_user_id=OPEN_ID)
+    with pytest.raises(NotificationRefused, match="alipay_user_id"):  # neither id: refused (4xx), never a 500
+        read_alipay_notification(alipay_note(**sign), APP_ID, SELLER)
+    paid = read_alipay_notification(
+        alipay_note(total_amount="50.00", trade_status="TRADE_SUCCESS", trade_no="t1", buyer_open_id=OPEN_ID),
+        APP_ID,
+        SELLER,
+    )
+    assert isinstance(paid, PaymentPaid) and paid.payer == OPEN_ID
+
+
+async def test_a_misconfigured_provider_is_raised_at_once_never_retried() -> None:
+    from shared.providers.errors import ProviderMisconfigured
+
+    refused = ProviderMisconfigured("WeChat Pay refused our signature: SIGN_ERROR")
+    client = Client(partner_jsapi=refused)
+    adapter = WechatPayAdapter(cast(WechatPayClient, client), "https://us/notify/wechatpay", 3, 0)
+    with pytest.raises(ProviderMisconfigured):
+        await adapter.start(WECHAT)
+    assert client.calls == ["partner_jsapi"]  # one attempt of three: no retry can fix our credentials
