@@ -230,6 +230,13 @@ class WechatPayAdapter(_Retrying):
             await self._retry(lambda: self.client.partner_close(payment.out_trade_no, sub_mchid))
         except ProviderRejected as exc:
             raise exc.as_(WECHAT_CLOSE) from exc
+        # The close answers 204 for any number, even one WeChat never saw or already closed (docs/providers.md §8):
+        # only the order's state says whether it is closed, or was paid meanwhile.
+        after = await self.query(payment)
+        if after.state == "paid":
+            raise ProviderRejected("ORDERPAID", "paid before it closed", 400, "already_paid")
+        if after.state == "open":
+            raise ProviderUnavailable("closed at WeChat but the order still reads open: asked again later")
 
     async def refund(self, payment: Payment, refund: Refund) -> ProviderRefund:
         sub_mchid = self._payee(payment)

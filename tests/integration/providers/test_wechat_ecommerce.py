@@ -285,3 +285,13 @@ async def test_our_signature_refused_is_a_configuration_error_raised_not_retried
         await client.balance("1600000001")
     assert refused.value.status == 503 and refused.value.code == "provider_misconfigured"
     assert json.dumps(refused.value.details)  # carries WeChat's code and message
+
+
+async def test_while_switching_over_callbacks_signed_by_either_key_all_verify(
+    wechat: WechatPayClient, switching: Sandbox, merchant: Merchant, new_no: Callable[[str], str]
+) -> None:
+    seller = await new_seller(switching)
+    for _ in range(3):
+        await paid_order(wechat, switching, merchant, seller, 100, new_no)  # each notification verified inside
+    serials = {r.headers["Wechatpay-Serial"] for r in merchant.received if r.path.startswith("/notify/pay_")}
+    assert WECHAT_PAY_PUBLIC_KEY_ID in serials and len(serials) == 2  # the public key and the platform certificate

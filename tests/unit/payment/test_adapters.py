@@ -435,3 +435,23 @@ async def test_a_misconfigured_provider_is_raised_at_once_never_retried() -> Non
     with pytest.raises(ProviderMisconfigured):
         await adapter.start(WECHAT)
     assert client.calls == ["partner_jsapi"]  # one attempt of three: no retry can fix our credentials
+
+
+@pytest.mark.parametrize(
+    ("trade_state", "outcome"),
+    [("CLOSED", None), ("SUCCESS", "already_paid"), ("NOTPAY", "unavailable")],
+)
+async def test_a_wechat_close_is_believed_only_once_the_order_reads_closed(
+    trade_state: str, outcome: str | None
+) -> None:
+    paid = {"transaction_id": "4200001", "amount": {"total": 35_000}} if trade_state == "SUCCESS" else {}
+    adapter = wechat(partner_close={}, partner_query={"trade_state": trade_state, **paid})
+    if outcome is None:
+        assert await adapter.close(WECHAT) is None
+    elif outcome == "already_paid":
+        with pytest.raises(ProviderRejected) as refused:
+            await adapter.close(WECHAT)
+        assert refused.value.code == "already_paid"
+    else:
+        with pytest.raises(ProviderUnavailable):
+            await adapter.close(WECHAT)
