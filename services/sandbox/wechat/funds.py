@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -113,11 +113,9 @@ async def _plan(wechat: Wechat, sub_mchid: str, out_request_no: str, fault: Acti
     """SUCCESS after WECHAT_WITHDRAW_SETTLE_S, FAIL on a decline fault (its message the reason); a delay fault sets
     the moment itself, and one of 0 s holds it in CREATE_SUCCESS until a test settles it."""
     declined = fault is not None and fault.action == "decline"
-    due_at = now + wechat.scaled(wechat.settings.wechat_withdraw_settle_s)
-    if fault is not None and fault.action == "delay":
-        if fault.delay_s == 0:
-            return
-        due_at = now + timedelta(seconds=fault.delay_s)
+    due_at = wechat.finishes_at(wechat.settings.wechat_withdraw_settle_s, fault, now)
+    if due_at is None:
+        return
     await wechat.store.schedule(
         Due(
             id=due_id(sub_mchid, out_request_no),

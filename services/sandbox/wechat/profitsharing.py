@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,11 +55,9 @@ async def split(call: Call) -> Reply:
 
 async def _plan(wechat: Wechat, sub_mchid: str, out_order_no: str, fault: ActiveFault | None, now: datetime) -> None:
     """A delay fault sets the moment itself, and one of 0 s holds the split PROCESSING until a test finishes it."""
-    due_at = now + wechat.scaled(wechat.settings.wechat_profitsharing_settle_s)
-    if fault is not None and fault.action == "delay":
-        if fault.delay_s == 0:
-            return
-        due_at = now + timedelta(seconds=fault.delay_s)
+    due_at = wechat.finishes_at(wechat.settings.wechat_profitsharing_settle_s, fault, now)
+    if due_at is None:
+        return
     await wechat.store.schedule(
         Due(
             id=due_id(sub_mchid, out_order_no),

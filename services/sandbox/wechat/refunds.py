@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -163,11 +163,9 @@ async def _plan(
     """When and how WeChat finishes a new refund: SUCCESS shortly after, ABNORMAL on a decline fault; a delay
     fault sets the moment itself, and one of 0 s holds the refund in PROCESSING until a test settles it."""
     outcome = "ABNORMAL" if fault is not None and fault.action == "decline" else "SUCCESS"
-    due_at = now + wechat.scaled(wechat.settings.wechat_refund_settle_s)
-    if fault is not None and fault.action == "delay":
-        if fault.delay_s == 0:
-            return
-        due_at = now + timedelta(seconds=fault.delay_s)
+    due_at = wechat.finishes_at(wechat.settings.wechat_refund_settle_s, fault, now)
+    if due_at is None:
+        return
     await wechat.store.schedule(
         Due(
             id=due_id(mchid, out_refund_no),

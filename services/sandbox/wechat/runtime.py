@@ -12,7 +12,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.sandbox.faults import FaultRegistry
+from services.sandbox.faults import ActiveFault, FaultRegistry
 from services.sandbox.notifier import Notifier
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.wechat import domain as d
@@ -147,6 +147,13 @@ class Wechat:
     def scaled(self, seconds: float) -> timedelta:
         """A delay WeChat takes by itself (refunds, transfers, the shortest pay window), at the sandbox's pace."""
         return timedelta(seconds=seconds * self.settings.time_scale)
+
+    def finishes_at(self, settle_s: float, fault: ActiveFault | None, now: datetime) -> datetime | None:
+        """When WeChat finishes what it accepted by itself: `settle_s` (scaled) from now. A `delay` fault sets the
+        moment itself, and one of 0 s holds it until a test's settle action (None: nothing scheduled)."""
+        if fault is not None and fault.action == "delay":
+            return None if fault.delay_s == 0 else now + timedelta(seconds=fault.delay_s)
+        return now + self.scaled(settle_s)
 
     def now(self) -> datetime:
         return self.clock.now()
