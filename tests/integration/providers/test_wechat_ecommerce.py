@@ -295,3 +295,27 @@ async def test_while_switching_over_callbacks_signed_by_either_key_all_verify(
         await paid_order(wechat, switching, merchant, seller, 100, new_no)  # each notification verified inside
     serials = {r.headers["Wechatpay-Serial"] for r in merchant.received if r.path.startswith("/notify/pay_")}
     assert WECHAT_PAY_PUBLIC_KEY_ID in serials and len(serials) == 2  # the public key and the platform certificate
+
+
+async def test_a_seller_changes_the_settlement_card_withdrawals_go_to(
+    wechat: WechatPayClient, switching: Sandbox, new_no: Callable[[str], str]
+) -> None:
+    seller = await onboarded(wechat, switching, new_no)
+    card = luhn("622588012345678")
+    change = await wechat.modify_settlement(
+        seller,
+        account_type="ACCOUNT_TYPE_PRIVATE",
+        account_bank="招商银行",
+        bank_address_code="440300",
+        account_number=card,
+        account_name="张三",
+    )
+    reviewed = await eventually(
+        lambda: wechat.settlement_application(seller, change["application_no"]),
+        until=lambda a: a["verify_result"] != "AUDITING",
+        what="card change reviewed",
+    )
+    assert reviewed["verify_result"] == "AUDIT_SUCCESS"
+    current = await wechat.settlement(seller)
+    assert current["account_bank"] == "招商银行" and current["account_number"].endswith(card[-4:])
+    assert card not in current["account_number"]  # masked, never the number itself
