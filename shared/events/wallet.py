@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from shared.events._base import Payload
@@ -57,3 +59,46 @@ class WithdrawalFailed(Payload):
     seller_id: str
     amount_fen: int = Field(gt=0)
     reason: str
+
+
+# --- the wallet's own books (internal: on its account and transfer streams, not in the public catalog) ------------
+
+LedgerPhase = Literal["pending", "posted", "voided"]
+
+
+@register("wallet.transfer_pending")
+class TransferPending(Payload):
+    """A transfer between two accounts, its id chosen by the caller (derived from what causes it): immutable terms."""
+
+    transfer_id: str
+    debit_account: str
+    credit_account: str
+    amount_fen: int = Field(gt=0)
+    reason: str
+    order_id: str | None = None
+    withdrawal_id: str | None = None
+
+
+@register("wallet.transfer_posted")
+class TransferPosted(Payload):
+    transfer_id: str
+
+
+@register("wallet.transfer_voided")
+class TransferVoided(Payload):
+    transfer_id: str
+    reason: str
+
+
+@register("wallet.account_entry")
+class AccountEntry(Payload):
+    """One side of a transfer's phase on an account, with the account's balances after it (so an append decides)."""
+
+    account_id: str
+    transfer_id: str
+    side: Literal["debit", "credit"]
+    phase: LedgerPhase
+    amount_fen: int = Field(gt=0)
+    posted_fen: int
+    pending_debit_fen: int = Field(ge=0)
+    pending_credit_fen: int = Field(ge=0)

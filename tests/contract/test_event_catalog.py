@@ -26,6 +26,7 @@ INTERNAL = {
     "payment": "payment.order_closed payment.action_required payment.failed payment.refund_requested "
     "payment.refund_processing payment.refund_abnormal agreement.requested agreement.charge_reserved "
     "agreement.charge_released",
+    "wallet": "wallet.transfer_pending wallet.transfer_posted wallet.transfer_voided wallet.account_entry",
 }
 EVENT_TYPES = sorted(t for types in (*CATALOG.values(), *INTERNAL.values()) for t in types.split())
 
