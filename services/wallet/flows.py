@@ -1,0 +1,120 @@
+"""What each money event means in the books, pure: the accounts, the fees, and the transfers (with ids derived from
+the causing fact, so a redelivered or reordered event makes the same transfers and nothing twice).
+
+Sellers' money is held by the providers (docs/providers.md): the books say where it is. Accounts:
+- `acc_ext.wechatpay`, `acc_ext.alipay`: the providers' side, what they hold that the books account for (may go below
+  zero: the mirror of every seller's and the platform's money there);
+- `acc_<seller>.wechat_frozen` (paid, frozen for profit sharing in the seller's sub-merchant),
+  `acc_<seller>.wechat_available` (the seller's WeChat balance there, withdrawable),
+  `acc_<seller>.alipay_frozen` (collected frozen on the trade for royalty), `acc_<seller>.alipay_settled` (settled to
+  the seller's own Alipay account);
+- `acc_platform.fees`: the platform's commission, shared or kept.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from services.wallet.ledger import CreateTransfer
+
+Provider = Literal["wechatpay", "alipay"]
+
+FEES = "acc_platform.fees"
+BASIS_POINTS = 10_000
+
+
+def external(provider: Provider) -> str:
+    return f"acc_ext.{provider}"
+
+
+def seller_account(seller_id: str, kind: str) -> str:
+    return f"acc_{seller_id}.{kind}"
+
+
+def frozen(seller_id: str, provider: Provider) -> str:
+    return seller_account(seller_id, "wechat_frozen" if provider == "wechatpay" else "alipay_frozen")
+
+
+def released(seller_id: str, provider: Provider) -> str:
+    """Where a seller's proceeds go once the order completes: the WeChat balance, or the seller's Alipay account."""
+    return seller_account(seller_id, "wechat_available" if provider == "wechatpay" else "alipay_settled")
+
+
+def _rate(amount_fen: int, rate_bp: int) -> int:
+    """`amount_fen` × `rate_bp` / 10,000, rounded to the nearest fen (halves up): integer arithmetic only."""
+    return (amount_fen * rate_bp + BASIS_POINTS // 2) // BASIS_POINTS
+
+
+def platform_fee(amount_fen: int, *, rate_bp: int = 60, cap_fen: int = 6_000) -> int:
+    """The platform's commission on what a completed order leaves the seller: 0.6 % by default, at most ¥60."""
+    if amount_fen < 0:
+        raise ValueError("a fee is taken on a non-negative amount")
+    return min(cap_fen, _rate(amount_fen, rate_bp))
+
+
+def withdrawal_fee(amount_fen: int, *, rate_bp: int = 10, minimum_fen: int = 10) -> int:
+    """What a withdrawal to the bank card costs: 0.1 % with a minimum of ¥0.10 (domain.md 7), never more than the
+    amount."""
+    if amount_fen <= 0:
+        raise ValueError("a withdrawal moves a positive amount")
+    return min(amount_fen, max(minimum_fen, _rate(amount_fen, rate_bp)))
+
+
+def hold(payment_id: str, order_id: str, seller_id: str, provider: Provider, amount_fen: int) -> CreateTransfer:
+    """`payment.succeeded`: the buyer's money, frozen at the provider for this order."""
+    return CreateTransfer(
+        transfer_id=f"trf_hold.{payment_id}",
+        debit_account=external(provider),
+        credit_account=frozen(seller_id, provider),
+        amount_fen=amount_fen,
+        reason="payment_held",
+        order_id=order_id,
+    )
+
+
+def refund_release(
+    refund_id: str, order_id: str, seller_id: str, provider: Provider, amount_fen: int
+) -> CreateTransfer:
+    """`payment.refunded` before completion: the refunded part leaves the hold, back to the buyer via the provider."""
+    return CreateTransfer(
+        transfer_id=f"trf_refund.{refund_id}",
+        debit_account=frozen(seller_id, provider),
+        credit_account=external(provider),
+        amount_fen=amount_fen,
+        reason="payment_refunded",
+        order_id=order_id,
+    )
+
+
+def completion(
+    order_id: str, seller_id: str, provider: Provider, held_fen: int, *, rate_bp: int = 60, cap_fen: int = 6_000
+) -> list[CreateTransfer]:
+    """`order.completed`: of what is still held for the order, the platform's fee (profit-shared on WeChat, kept on
+    Alipay) and the rest to the seller (unfrozen to the WeChat balance, or settled to the seller's Alipay account)."""
+    if held_fen <= 0:
+        return []
+    fee = platform_fee(held_fen, rate_bp=rate_bp, cap_fen=cap_fen)
+    transfers = []
+    if fee:
+        transfers.append(
+            CreateTransfer(
+                transfer_id=f"trf_fee.{order_id}",
+                debit_account=frozen(seller_id, provider),
+                credit_account=FEES,
+                amount_fen=fee,
+                reason="platform_fee",
+                order_id=order_id,
+            )
+        )
+    if held_fen - fee:
+        transfers.append(
+            CreateTransfer(
+                transfer_id=f"trf_release.{order_id}",
+                debit_account=frozen(seller_id, provider),
+                credit_account=released(seller_id, provider),
+                amount_fen=held_fen - fee,
+                reason="proceeds_released",
+                order_id=order_id,
+            )
+        )
+    return transfers
