@@ -189,35 +189,33 @@ class Order:
         return self.sub_mchid is not None
 
 
-def order_from_request(req: JsapiRequest, now: datetime, *, min_window_s: float) -> Order:
+def _order(req: JsapiRequest | PartnerJsapiRequest, now: datetime, min_window_s: float, **who: Any) -> Order:
+    """The order a JSAPI request (direct or partner) places; `who` names the merchant, app, payer and seller."""
     expire = parse_rfc3339(req.time_expire) if req.time_expire else None
     return Order(
-        appid=req.appid,
-        mchid=req.mchid,
         out_trade_no=req.out_trade_no,
         description=req.description,
         total_fen=req.amount.total,
-        openid=req.payer.openid,
         notify_url=req.notify_url,
         attach=req.attach,
         deadline=pay_deadline(now, expire, min_window_s=min_window_s),
         terms=req.terms(),
+        **who,
     )
 
 
+def order_from_request(req: JsapiRequest, now: datetime, *, min_window_s: float) -> Order:
+    return _order(req, now, min_window_s, appid=req.appid, mchid=req.mchid, openid=req.payer.openid)
+
+
 def partner_order_from_request(req: PartnerJsapiRequest, now: datetime, *, min_window_s: float) -> Order:
-    expire = parse_rfc3339(req.time_expire) if req.time_expire else None
-    return Order(
+    return _order(
+        req,
+        now,
+        min_window_s,
         appid=req.sp_appid,
         mchid=req.sp_mchid,
-        out_trade_no=req.out_trade_no,
-        description=req.description,
-        total_fen=req.amount.total,
         openid=req.payer.sp_openid,
-        notify_url=req.notify_url,
-        attach=req.attach,
-        deadline=pay_deadline(now, expire, min_window_s=min_window_s),
-        terms=req.terms(),
         sub_mchid=req.sub_mchid,
         profit_sharing=req.settle_info is not None and req.settle_info.profit_sharing,
     )
