@@ -78,6 +78,10 @@ class Aggregate(Generic[S, C]):
     state_model: type[BaseModel] | None = None
     snapshot_schema: str = "1"
     snapshot_every: int = 0
+    # A stream that grows without bound (a ledger account): loaded from its snapshot and the entries after it, read
+    # one by one by their ids (a point read each), never by reading the whole stream; its snapshot is saved after
+    # every append (`snapshot_every` 1), so a load is one snapshot read and one read past the head.
+    long_lived: bool = False
     # The event types `decide` emits: the service consumes them too, to heal its projections (see `Streams`).
     events: tuple[str, ...] = ()
 

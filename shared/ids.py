@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-PREFIXES = frozenset({"usr", "shp", "itm", "ord", "pay", "agr", "rfd", "acc", "trf", "wdr", "evt", "cmd", "inv", "bnk"})
+PREFIXES = frozenset(
+    {"usr", "shp", "itm", "ord", "pay", "agr", "rfd", "acc", "trf", "wdr", "evt", "cmd", "inv", "bnk", "esc", "stl"}
+)
 _ID_RE = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})$")
 
 

@@ -415,9 +415,37 @@ class Loaded(Generic[S]):
     entries: list[Entry]  # every entry of the stream (one query returns them all), for command-id lookups
 
 
+async def load_head(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> Loaded[S]:
+    """The state of a long-lived stream: its snapshot (if any) and the entries after it, each read by its `_id`
+    until the first one missing. `entries` holds only those read (a command id older than the snapshot is found by
+    the unique index when its append is tried)."""
+    if aggregate.state_model is None:
+        raise ValueError(f"{aggregate.name}: a long-lived aggregate needs a state model for its snapshots")
+    state = aggregate.initial()
+    seq = snapshot_seq = 0
+    snap = await store.load_snapshot(stream_id, aggregate.snapshot_schema)
+    if snap is not None:
+        snapshot_seq, data = snap
+        seq = snapshot_seq
+        state = aggregate.state_model.model_validate(data)  # type: ignore[assignment]
+    entries: list[Entry] = []
+    while True:
+        doc = await store.entries.find_one({"_id": f"{stream_id}#{seq + 1}"})
+        if doc is None:
+            break
+        entry = _doc_to_entry(doc)
+        for event in entry.events:
+            state = aggregate.evolve(state, event)
+        seq = entry.seq
+        entries.append(entry)
+    return Loaded(state, seq, snapshot_seq, entries)
+
+
 async def load_tail(store: StreamStore, aggregate: Aggregate[S, Any], stream_id: str) -> Loaded[S]:
     """The current state of a stream, replayed from its snapshot (if one is used) over the entries after it, and
-    every entry of the stream, all read with the one query by `stream_id`."""
+    every entry of the stream, all read with the one query by `stream_id` (a long-lived stream: `load_head`)."""
+    if aggregate.long_lived:
+        return await load_head(store, aggregate, stream_id)
     state = aggregate.initial()
     seq = snapshot_seq = 0
     entries = await store.read(stream_id)
@@ -486,10 +514,12 @@ async def execute(
             continue
         for event in entry.events:
             state = aggregate.evolve(state, event)
-        if aggregate.state_model is not None and aggregate.snapshot_every and entry.seq % aggregate.snapshot_every == 0:
+        every = 1 if aggregate.long_lived else aggregate.snapshot_every
+        if aggregate.state_model is not None and every and entry.seq % every == 0:
             assert isinstance(state, BaseModel)
             await store.save_snapshot(stream_id, entry.seq, aggregate.snapshot_schema, state.model_dump(mode="json"))
-        first = not any(e.events for e in loaded.entries)
+        # (A long-lived stream's load reads only its head: its first entry is the one at seq 1.)
+        first = entry.seq == 1 if aggregate.long_lived else not any(e.events for e in loaded.entries)
         return Outcome(state, entry.seq, entry, created=first)
     raise StreamConflict(f"{stream_id}: gave up after {max_attempts} conflicting attempts")
 

@@ -10,8 +10,6 @@ its stream: `sweep` applies what is missing, from the transfer's stream, in the 
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.wallet.ledger import (
     ACCOUNT,
     TRANSFER,
@@ -19,11 +17,15 @@ from services.wallet.ledger import (
     ApplyPhase,
     CreateTransfer,
     InsufficientFunds,
+    NotPending,
+    Phase,
     PostTransfer,
     Side,
     Transfer,
     VoidTransfer,
+    step_id,
 )
+from shared.aggregate import Cause
 from shared.mongo import Collection, Database
 from shared.projections import project, projected_seq
 from shared.streams import Streams, StreamStore
@@ -38,9 +40,10 @@ class BooksStore:
 
     async def ensure_indexes(self) -> None:
         await self.transfers.create_index([("applied", 1)], name="applied")
+        await self.transfers.create_index([("status", 1)], name="status")  # the ledger check: transfers in flight
 
     async def project_account(self, account: Account, seq: int) -> None:
-        doc = account.model_dump(exclude={"applied"})
+        doc = account.model_dump(exclude={"pending"})
         doc["available_fen"] = account.available_fen
         await project(self.accounts, account.account_id, seq, doc)
 
@@ -78,12 +81,29 @@ class Books:
     async def transfer(self, transfer_id: str) -> Transfer:
         return await self.transfers.get(transfer_id)
 
-    async def _apply(self, t: Transfer, side: Side, phase: Any) -> Account:
+    async def _taken(self, t: Transfer, side: Side, phase: Phase) -> bool:
+        return await self.accounts.store.find_by_command(step_id(t.transfer_id, side, phase)) is not None
+
+    async def _apply(self, t: Transfer, side: Side, phase: Phase) -> None:
+        """Take one step of a transfer on one account, under its step id: a step taken before changes nothing."""
         account_id = t.debit_account if side == "debit" else t.credit_account
         command = ApplyPhase(
-            account_id=account_id, transfer_id=t.transfer_id, side=side, phase=phase, amount_fen=t.amount_fen
+            account_id=account_id,
+            transfer_id=t.transfer_id,
+            side=side,
+            phase=phase,
+            amount_fen=t.amount_fen,
+            reason=t.reason,
+            order_id=t.order_id,
+            withdrawal_id=t.withdrawal_id,
         )
-        return (await self.accounts.run(account_id, command)).state
+        cause = Cause(step_id(t.transfer_id, side, phase), causation_id=t.transfer_id)
+        try:
+            await self.accounts.run(account_id, command, cause)
+        except NotPending:
+            # Posted or voided here before (the state forgets decided transfers), or never reserved.
+            if not await self._taken(t, side, phase):
+                raise
 
     async def make(self, c: CreateTransfer, *, post: bool = True) -> Transfer:
         """Record the transfer (the same id and terms again is the same transfer) and reserve its amount on both
@@ -100,14 +120,16 @@ class Books:
         try:
             await self._apply(t, "debit", "pending")
         except InsufficientFunds:
-            return await self.void(t.transfer_id, "insufficient_funds")
+            # A re-run of a reservation taken before (the account has moved on since) is not a refusal.
+            if not await self._taken(t, "debit", "pending"):
+                return await self.void(t.transfer_id, "insufficient_funds")
         await self._apply(t, "credit", "pending")
         return t
 
     async def post(self, transfer_id: str) -> Transfer:
         t = await self.transfer(transfer_id)
         if t.status == "pending":
-            await self._reserve(t)  # a pending transfer whose reservation a crash cut short (may void it)
+            t = await self._reserve(t)  # a pending transfer whose reservation a crash cut short (may void it)
         # A voided transfer refuses (InvalidState); a posted one is posted already.
         t = (await self.transfers.run(transfer_id, PostTransfer())).state
         return await self._finish(t)
@@ -120,14 +142,17 @@ class Books:
         """Bring both accounts to the transfer's decided phase (posted or voided), each step idempotent."""
         if t.status not in ("posted", "voided"):
             return t
+        decided: Phase = "posted" if t.status == "posted" else "voided"
         for side in ("debit", "credit"):
             account = await self.account(t.debit_account if side == "debit" else t.credit_account)
-            done = account.applied.get(f"{t.transfer_id}:{side}")
-            if done is None and t.status == "voided":
-                continue  # never reserved on this side (refused, or a crash before it): nothing to undo
-            if done is None:
-                await self._apply(t, side, "pending")
-            await self._apply(t, side, t.status)
+            if f"{t.transfer_id}:{side}" not in account.pending:
+                if await self._taken(t, side, decided):
+                    continue  # decided here already
+                if not await self._taken(t, side, "pending"):
+                    if decided == "voided":
+                        continue  # never reserved on this side (refused, or a crash before it): nothing to undo
+                    await self._apply(t, side, "pending")
+            await self._apply(t, side, decided)
         await self.store.mark_applied(t.transfer_id)
         return t
 

@@ -8,7 +8,12 @@ Sellers' money is held by the providers (docs/providers.md): the books say where
   `acc_<seller>.wechat_available` (the seller's WeChat balance there, withdrawable),
   `acc_<seller>.alipay_frozen` (collected frozen on the trade for royalty), `acc_<seller>.alipay_settled` (settled to
   the seller's own Alipay account);
-- `acc_platform.fees`: the platform's commission, shared or kept.
+- `acc_platform.fees.wechatpay`, `acc_platform.fees.alipay`: the platform's commission, profit-shared to the
+  platform's own merchant account at WeChat Pay, or kept on the platform's Alipay account.
+
+Withdrawals move the seller's WeChat balance out to the settlement card (`acc_ext.wechatpay`, the world beyond the
+books): pending while the provider pays it out, posted on success, voided on failure; a bank return later is a
+correcting transfer back.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from services.wallet.ledger import CreateTransfer
 
 Provider = Literal["wechatpay", "alipay"]
 
-FEES = "acc_platform.fees"
 BASIS_POINTS = 10_000
 
 
 def external(provider: Provider) -> str:
     return f"acc_ext.{provider}"
+
+
+def fees(provider: Provider) -> str:
+    return f"acc_platform.fees.{provider}"
 
 
 def seller_account(seller_id: str, kind: str) -> str:
@@ -73,17 +81,49 @@ def hold(payment_id: str, order_id: str, seller_id: str, provider: Provider, amo
 
 
 def refund_release(
-    refund_id: str, order_id: str, seller_id: str, provider: Provider, amount_fen: int
+    refund_id: str, order_id: str, seller_id: str, provider: Provider, amount_fen: int, *, after_settlement: bool
 ) -> CreateTransfer:
-    """`payment.refunded` before completion: the refunded part leaves the hold, back to the buyer via the provider."""
+    """`payment.refunded`: the refunded part goes back to the buyer via the provider — out of the hold before
+    settlement, out of what the seller received after it (WeChat draws a refund beyond the frozen funds from the
+    seller's available balance; Alipay takes the royalty back from the seller's account)."""
     return CreateTransfer(
         transfer_id=f"trf_refund.{refund_id}",
-        debit_account=frozen(seller_id, provider),
+        debit_account=released(seller_id, provider) if after_settlement else frozen(seller_id, provider),
         credit_account=external(provider),
         amount_fen=amount_fen,
         reason="payment_refunded",
         order_id=order_id,
     )
+
+
+def withdrawal(withdrawal_id: str, seller_id: str, amount_fen: int) -> CreateTransfer:
+    """A withdrawal of the WeChat balance to the settlement card: pending until the provider pays it out."""
+    return CreateTransfer(
+        transfer_id=f"trf_withdraw.{withdrawal_id}",
+        debit_account=released(seller_id, "wechatpay"),
+        credit_account=external("wechatpay"),
+        amount_fen=amount_fen,
+        reason="withdrawal",
+        withdrawal_id=withdrawal_id,
+    )
+
+
+def bank_return(withdrawal_id: str, seller_id: str, amount_fen: int) -> CreateTransfer:
+    """退票: the bank sent a paid-out withdrawal back; a correcting transfer restores the balance (once: its id)."""
+    return CreateTransfer(
+        transfer_id=f"trf_bank_return.{withdrawal_id}",
+        debit_account=external("wechatpay"),
+        credit_account=released(seller_id, "wechatpay"),
+        amount_fen=amount_fen,
+        reason="withdrawal_returned",
+        withdrawal_id=withdrawal_id,
+    )
+
+
+def settlement_split(held_fen: int, *, rate_bp: int = 60, cap_fen: int = 6_000) -> tuple[int, int]:
+    """(platform fee, seller's part) of what is left held for a completed order."""
+    fee = platform_fee(held_fen, rate_bp=rate_bp, cap_fen=cap_fen)
+    return fee, held_fen - fee
 
 
 def completion(
@@ -93,26 +133,33 @@ def completion(
     Alipay) and the rest to the seller (unfrozen to the WeChat balance, or settled to the seller's Alipay account)."""
     if held_fen <= 0:
         return []
-    fee = platform_fee(held_fen, rate_bp=rate_bp, cap_fen=cap_fen)
+    fee, seller_fen = settlement_split(held_fen, rate_bp=rate_bp, cap_fen=cap_fen)
+    return settlement(order_id, seller_id, provider, fee, seller_fen)
+
+
+def settlement(
+    order_id: str, seller_id: str, provider: Provider, fee_fen: int, seller_fen: int
+) -> list[CreateTransfer]:
+    """The transfers of a settlement whose split is decided: the fee to the platform, the rest to the seller."""
     transfers = []
-    if fee:
+    if fee_fen:
         transfers.append(
             CreateTransfer(
                 transfer_id=f"trf_fee.{order_id}",
                 debit_account=frozen(seller_id, provider),
-                credit_account=FEES,
-                amount_fen=fee,
+                credit_account=fees(provider),
+                amount_fen=fee_fen,
                 reason="platform_fee",
                 order_id=order_id,
             )
         )
-    if held_fen - fee:
+    if seller_fen:
         transfers.append(
             CreateTransfer(
                 transfer_id=f"trf_release.{order_id}",
                 debit_account=frozen(seller_id, provider),
                 credit_account=released(seller_id, provider),
-                amount_fen=held_fen - fee,
+                amount_fen=seller_fen,
                 reason="proceeds_released",
                 order_id=order_id,
             )

@@ -57,8 +57,10 @@ class Account(BaseModel):
     posted_fen: int = 0
     pending_debit_fen: int = 0
     pending_credit_fen: int = 0
-    # The phase each transfer reached on this account, by transfer id and side: what makes every step idempotent.
-    applied: dict[str, Phase] = Field(default_factory=dict)
+    # The transfers pending on this account, by transfer id and side. A transfer leaves it when posted or voided
+    # here, so the state stays as small as what is in flight however long the stream grows; a step already taken is
+    # recognised by its command id (`step_id`), unique across the books.
+    pending: dict[str, int] = Field(default_factory=dict)
     entries: int = 0
 
     @property
@@ -74,24 +76,33 @@ class ApplyPhase(BaseModel):
     side: Side
     phase: Phase
     amount_fen: int = Field(gt=0)
+    reason: str | None = None
+    order_id: str | None = None
+    withdrawal_id: str | None = None
 
 
 def _key(transfer_id: str, side: Side) -> str:
     return f"{transfer_id}:{side}"
 
 
+def step_id(transfer_id: str, side: Side, phase: Phase) -> str:
+    """The command id of one side of one phase of a transfer: taken at most once (the unique command index)."""
+    return f"ledger:{transfer_id}:{side}:{phase}"
+
+
+class NotPending(InvalidState):
+    """Posting or voiding a side that is not pending here: already decided (its step id exists) or never reserved."""
+
+
 def decide_account(state: Account, c: ApplyPhase) -> list[NewEvent]:
-    done = state.applied.get(_key(c.transfer_id, c.side))
+    """Pending reserves (an account that cannot give the amount refuses: InsufficientFunds); posted and voided
+    resolve a pending side. The caller runs each step under its `step_id`, so a step taken before is a no-op."""
+    pending = _key(c.transfer_id, c.side) in state.pending
     if c.phase == "pending":
-        if done is not None:
-            return []  # pending, or already past it
-    else:
-        if done in ("posted", "voided"):
-            if done != c.phase:
-                raise InvalidState(f"transfer {c.transfer_id} is {done} on {c.account_id}", details={"asked": c.phase})
+        if pending:
             return []
-        if done is None:
-            raise InvalidState(f"transfer {c.transfer_id} is not pending on {c.account_id}")
+    elif not pending:
+        raise NotPending(f"transfer {c.transfer_id} is not pending on {c.account_id}", details={"asked": c.phase})
     d_posted, d_debit, d_credit = (n * c.amount_fen for n in _EFFECT[(c.side, c.phase)])
     posted = state.posted_fen + d_posted
     pending_debit = state.pending_debit_fen + d_debit
@@ -111,20 +122,28 @@ def decide_account(state: Account, c: ApplyPhase) -> list[NewEvent]:
         posted_fen=posted,
         pending_debit_fen=pending_debit,
         pending_credit_fen=pending_credit,
+        reason=c.reason,
+        order_id=c.order_id,
+        withdrawal_id=c.withdrawal_id,
     )
     return [NewEvent.of(entry)]
 
 
 def evolve_account(state: Account, event: RecordedEvent) -> Account:
     p: dict[str, Any] = event.payload
-    applied = {**state.applied, _key(p["transfer_id"], p["side"]): p["phase"]}
+    key = _key(p["transfer_id"], p["side"])
+    pending = dict(state.pending)
+    if p["phase"] == "pending":
+        pending[key] = p["amount_fen"]
+    else:
+        pending.pop(key, None)
     return state.model_copy(
         update={
             "account_id": p["account_id"],
             "posted_fen": p["posted_fen"],
             "pending_debit_fen": p["pending_debit_fen"],
             "pending_credit_fen": p["pending_credit_fen"],
-            "applied": applied,
+            "pending": pending,
             "entries": state.entries + 1,
         }
     )
@@ -149,7 +168,8 @@ ACCOUNT: Aggregate[Account, ApplyPhase] = Aggregate(
     evolve_account,
     decide_account,
     state_model=Account,
-    snapshot_every=50,
+    snapshot_schema="2",  # `pending` (in flight only) replaced `applied` (every transfer ever)
+    long_lived=True,
     events=("wallet.account_entry",),
 )
 

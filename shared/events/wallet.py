@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from shared.events._base import Payload
 from shared.events.registry import register
@@ -34,6 +34,11 @@ class EscrowHeld(Payload):
     order_id: str
     seller_id: str
     amount_fen: int = Field(gt=0)
+    # Where the money is held (added within v1, optional): the payment, its provider and the provider's trade.
+    payment_id: str | None = None
+    provider: Literal["wechatpay", "alipay"] | None = None
+    sub_mchid: str | None = None
+    provider_trade_no: str | None = None
 
 
 @register("wallet.escrow_released")
@@ -102,3 +107,117 @@ class AccountEntry(Payload):
     posted_fen: int
     pending_debit_fen: int = Field(ge=0)
     pending_credit_fen: int = Field(ge=0)
+    # What the transfer was for, so a statement line names its order or withdrawal without another lookup.
+    reason: str | None = None
+    order_id: str | None = None
+    withdrawal_id: str | None = None
+
+
+# --- escrow per payment and settlement (internal: on the wallet's `esc_…` streams) --------------------------------
+
+Provider = Literal["wechatpay", "alipay"]
+
+
+@register("wallet.escrow_refunded")
+class EscrowRefunded(Payload):
+    """Part of a held payment went back to the buyer (`payment.refunded`): out of the hold, or after settlement out
+    of what the seller received."""
+
+    payment_id: str
+    order_id: str
+    seller_id: str
+    refund_id: str
+    transfer_id: str
+    amount_fen: int = Field(gt=0)
+    after_settlement: bool
+
+
+@register("wallet.settlement_started")
+class SettlementStarted(Payload):
+    """`order.completed`: what is left of the hold is to be settled — the platform's fee and the seller's part —
+    under a provider number minted here, before the first call (WeChat out_order_no, Alipay out_request_no)."""
+
+    payment_id: str
+    order_id: str
+    seller_id: str
+    provider: Provider
+    out_request_no: str
+    held_fen: int = Field(ge=0)
+    fee_fen: int = Field(ge=0)
+    seller_fen: int = Field(ge=0)
+
+
+@register("wallet.settlement_attempted")
+class SettlementAttempted(Payload):
+    """A provider step of the settlement did not succeed yet: when it is tried again, and whether operators should
+    look (after `attention_after_attempts`)."""
+
+    payment_id: str
+    attempt: int = Field(ge=1)
+    reason: str
+    retry_at: AwareDatetime
+    attention: bool
+
+
+@register("wallet.settlement_completed")
+class SettlementCompleted(Payload):
+    payment_id: str
+    order_id: str
+    seller_id: str
+    provider_status: str
+
+
+# --- withdrawals (on the wallet's `wdr_…` streams; `wdq_…` streams hold each seller's daily total) ---------------
+
+
+@register("wallet.withdrawal_requested")
+class WithdrawalRequested(Payload):
+    withdrawal_id: str
+    seller_id: str
+    sub_mchid: str
+    amount_fen: int = Field(gt=0)
+    fee_fen: int = Field(ge=0)
+    out_request_no: str
+    day: str
+
+
+@register("wallet.withdrawal_submitted")
+class WithdrawalSubmitted(Payload):
+    withdrawal_id: str
+    withdraw_id: str | None = None
+
+
+@register("wallet.withdrawal_attempted")
+class WithdrawalAttempted(Payload):
+    withdrawal_id: str
+    attempt: int = Field(ge=1)
+    reason: str
+    retry_at: AwareDatetime
+    attention: bool
+
+
+@register("wallet.withdrawal_returned")
+class WithdrawalReturned(Payload):
+    """退票: the bank sent a paid-out withdrawal back; the amount is the seller's available balance again."""
+
+    withdrawal_id: str
+    seller_id: str
+    amount_fen: int = Field(gt=0)
+    reason: str
+
+
+@register("wallet.withdrawal_quota_reserved")
+class WithdrawalQuotaReserved(Payload):
+    seller_id: str
+    day: str
+    withdrawal_id: str
+    amount_fen: int = Field(gt=0)
+    used_fen: int = Field(ge=0)
+
+
+@register("wallet.withdrawal_quota_released")
+class WithdrawalQuotaReleased(Payload):
+    seller_id: str
+    day: str
+    withdrawal_id: str
+    used_fen: int = Field(ge=0)

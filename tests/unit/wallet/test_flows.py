@@ -37,13 +37,13 @@ async def test_a_paid_order_refunded_in_part_then_completed_leaves_every_fen_acc
     hold = flows.hold("pay_1", order, seller, provider, 26_800)  # type: ignore[arg-type]
     assert (await b.make(hold)).status == "posted"
     assert (await b.make(hold)).status == "posted"  # payment.succeeded delivered twice: one hold
-    await b.make(flows.refund_release("rfd_1", order, seller, provider, 6_800))  # type: ignore[arg-type]
+    await b.make(flows.refund_release("rfd_1", order, seller, provider, 6_800, after_settlement=False))  # type: ignore[arg-type]
     held = (await b.account(flows.frozen(seller, provider))).posted_fen  # type: ignore[arg-type]
     assert held == 20_000
     for t in flows.completion(order, seller, provider, held):  # type: ignore[arg-type]
         assert (await b.make(t)).status == "posted"
     frozen = await b.account(flows.frozen(seller, provider))  # type: ignore[arg-type]
     released = await b.account(flows.released(seller, provider))  # type: ignore[arg-type]
-    fees, ext = await b.account(flows.FEES), await b.account(flows.external(provider))  # type: ignore[arg-type]
+    fees, ext = await b.account(flows.fees(provider)), await b.account(flows.external(provider))  # type: ignore[arg-type]
     assert (frozen.posted_fen, released.posted_fen, fees.posted_fen) == (0, 20_000 - 120, 120)
     assert ext.posted_fen == -(released.posted_fen + fees.posted_fen)  # what the provider holds, in the books

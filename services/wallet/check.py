@@ -1,0 +1,140 @@
+"""The ledger check: every balance recomputed from its entries, the sum over all accounts, the transfers in flight,
+payments against holds and refunds against releases, and each seller's books against the provider's balances.
+
+It reads everything (an operator's and the reconciler's question, not a request path): one query per account
+stream, one for all transfers in flight, one for all escrows, one provider balance call per WeChat sub-merchant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from services.wallet import flows
+from services.wallet.books import Books
+from services.wallet.ledger import may_go_negative, replay_balances
+from services.wallet.store import WalletStore
+from shared.providers.errors import ProviderMisconfigured, ProviderRejected, ProviderUnavailable
+from shared.providers.wechatpay import WechatPayClient
+
+log = logging.getLogger("wallet.check")
+
+
+async def check_books(books: Books, store: WalletStore) -> dict[str, Any]:
+    account_ids = [doc["_id"] async for doc in books.store.accounts.find({}, projection={"_id": 1})]
+    mismatches: list[dict[str, Any]] = []
+    totals = {"posted_fen": 0, "pending_debit_fen": 0, "pending_credit_fen": 0}
+    negative: list[str] = []
+    for account_id in account_ids:
+        entries = await books.accounts.store.read(account_id)
+        events = [e for entry in entries for e in entry.events]
+        replayed = replay_balances(events)
+        carried = (
+            (
+                events[-1].payload["posted_fen"],
+                events[-1].payload["pending_debit_fen"],
+                events[-1].payload["pending_credit_fen"],
+            )
+            if events
+            else (0, 0, 0)
+        )
+        state = await books.account(account_id)
+        loaded = (state.posted_fen, state.pending_debit_fen, state.pending_credit_fen)
+        if not replayed == carried == loaded:
+            mismatches.append({"account_id": account_id, "replayed": replayed, "last_entry": carried, "loaded": loaded})
+        totals["posted_fen"] += replayed[0]
+        totals["pending_debit_fen"] += replayed[1]
+        totals["pending_credit_fen"] += replayed[2]
+        if not may_go_negative(account_id) and replayed[0] - replayed[1] < 0:
+            negative.append(account_id)
+    in_flight = [
+        {
+            k: doc.get(k)
+            for k in ("_id", "debit_account", "credit_account", "amount_fen", "reason", "order_id", "withdrawal_id")
+        }
+        async for doc in books.store.transfers.find({"status": "pending"})
+    ]
+    holds = await _check_escrows(books, store)
+    sum_zero = totals["posted_fen"] == 0 and totals["pending_debit_fen"] == totals["pending_credit_fen"]
+    return {
+        "accounts": len(account_ids),
+        "mismatches": mismatches,
+        "negative_accounts": negative,
+        "totals": totals,
+        "sum_zero": sum_zero,
+        "in_flight": in_flight,
+        "escrows": holds,
+        "ok": not mismatches and not negative and sum_zero and not holds["problems"],
+    }
+
+
+async def _check_escrows(books: Books, store: WalletStore) -> dict[str, Any]:
+    """Every held payment exactly one posted hold; every refund its posted release; a settled escrow its posted
+    settlement transfers (a transfer's id is derived from what caused it, so "exactly one" is its id)."""
+    problems: list[dict[str, Any]] = []
+    escrows = await store.escrows_all()
+
+    async def status(transfer_id: str) -> str:
+        doc = await books.store.transfers.find_one({"_id": transfer_id}, projection={"status": 1})
+        return str(doc["status"]) if doc else "missing"
+
+    for esc in escrows:
+        expected = [f"trf_hold.{esc['payment_id']}"]
+        expected += [f"trf_refund.{refund_id}" for refund_id in esc.get("refunds", {})]
+        settlement = esc.get("settlement") or {}
+        if esc.get("status") == "settled" and settlement.get("held_fen"):
+            if settlement.get("fee_fen"):
+                expected.append(f"trf_fee.{esc['order_id']}")
+            if settlement.get("seller_fen"):
+                expected.append(f"trf_release.{esc['order_id']}")
+        found = await asyncio.gather(*(status(t) for t in expected))
+        for transfer_id, got in zip(expected, found, strict=True):
+            if got != "posted":
+                problems.append({"payment_id": esc["payment_id"], "transfer_id": transfer_id, "status": got})
+    return {"count": len(escrows), "problems": problems}
+
+
+async def check_providers(books: Books, store: WalletStore, wechat: WechatPayClient) -> dict[str, Any]:
+    """Each WeChat seller's books against the sub-merchant's balance at WeChat Pay: frozen (pending_amount) and
+    available (available_amount; a withdrawal is taken from it when WeChat accepts it, as the books reserve it)."""
+    sellers: dict[str, str] = {}
+    for esc in await store.escrows_all():
+        if esc.get("provider") == "wechatpay" and esc.get("sub_mchid"):
+            sellers[esc["seller_id"]] = esc["sub_mchid"]
+    differences: list[dict[str, Any]] = []
+    unreachable: list[dict[str, Any]] = []
+    compared = 0
+    for seller_id, sub_mchid in sorted(sellers.items()):
+        try:
+            balance = await wechat.balance(sub_mchid)
+        except (ProviderUnavailable, ProviderRejected, ProviderMisconfigured) as exc:
+            unreachable.append({"seller_id": seller_id, "sub_mchid": sub_mchid, "error": str(exc)})
+            continue
+        compared += 1
+        frozen = await books.account(flows.frozen(seller_id, "wechatpay"))
+        available = await books.account(flows.released(seller_id, "wechatpay"))
+        books_view = {"frozen_fen": frozen.posted_fen, "available_fen": available.available_fen}
+        provider_view = {
+            "frozen_fen": int(balance.get("pending_amount", 0)),
+            "available_fen": int(balance.get("available_amount", 0)),
+        }
+        if books_view != provider_view:
+            differences.append(
+                {
+                    "seller_id": seller_id,
+                    "sub_mchid": sub_mchid,
+                    "books": books_view,
+                    "provider": provider_view,
+                    # Transfers in flight explain a difference while a provider step is under way.
+                    "in_flight_fen": frozen.pending_debit_fen + available.pending_debit_fen,
+                }
+            )
+    if differences:
+        log.warning("books differ from WeChat Pay for %d sellers: %s", len(differences), differences)
+    return {
+        "compared": compared,
+        "differences": differences,
+        "unreachable": unreachable,
+        "ok": not differences and not unreachable,
+    }
