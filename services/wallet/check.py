@@ -80,14 +80,14 @@ async def _check_escrows(books: Books, store: WalletStore) -> dict[str, Any]:
         return str(doc["status"]) if doc else "missing"
 
     for esc in escrows:
-        expected = [f"trf_hold.{esc['payment_id']}"]
-        expected += [f"trf_refund.{refund_id}" for refund_id in esc.get("refunds", {})]
+        expected = [f"trf_hold:{esc['payment_id']}"]
+        expected += [f"trf_refund:{refund_id}" for refund_id in esc.get("refunds", {})]
         settlement = esc.get("settlement") or {}
         if esc.get("status") == "settled" and settlement.get("held_fen"):
             if settlement.get("fee_fen"):
-                expected.append(f"trf_fee.{esc['order_id']}")
+                expected.append(f"trf_fee:{esc['order_id']}")
             if settlement.get("seller_fen"):
-                expected.append(f"trf_release.{esc['order_id']}")
+                expected.append(f"trf_release:{esc['order_id']}")
         found = await asyncio.gather(*(status(t) for t in expected))
         for transfer_id, got in zip(expected, found, strict=True):
             if got != "posted":

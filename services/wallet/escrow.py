@@ -35,7 +35,7 @@ def escrow_id(payment_id: str) -> str:
 
 
 def hold_transfer_id(payment_id: str) -> str:
-    return f"trf_hold.{payment_id}"
+    return f"trf_hold:{payment_id}"
 
 
 class Settlement(BaseModel):
@@ -148,7 +148,7 @@ def decide(state: Escrow, c: EscrowCommand) -> list[NewEvent]:
                     order_id=state.order_id,
                     seller_id=state.seller_id,
                     refund_id=c.refund_id,
-                    transfer_id=f"trf_refund.{c.refund_id}",
+                    transfer_id=f"trf_refund:{c.refund_id}",
                     amount_fen=c.amount_fen,
                     after_settlement=state.status == "settled",
                 )
@@ -208,7 +208,7 @@ def decide(state: Escrow, c: EscrowCommand) -> list[NewEvent]:
         events.append(
             NewEvent.of(
                 EscrowReleased(
-                    transfer_id=f"trf_release.{state.order_id}",
+                    transfer_id=f"trf_release:{state.order_id}",
                     order_id=state.order_id,
                     seller_id=state.seller_id,
                     amount_fen=s.seller_fen,

@@ -71,7 +71,7 @@ def withdrawal_fee(amount_fen: int, *, rate_bp: int = 10, minimum_fen: int = 10)
 def hold(payment_id: str, order_id: str, seller_id: str, provider: Provider, amount_fen: int) -> CreateTransfer:
     """`payment.succeeded`: the buyer's money, frozen at the provider for this order."""
     return CreateTransfer(
-        transfer_id=f"trf_hold.{payment_id}",
+        transfer_id=f"trf_hold:{payment_id}",
         debit_account=external(provider),
         credit_account=frozen(seller_id, provider),
         amount_fen=amount_fen,
@@ -87,7 +87,7 @@ def refund_release(
     settlement, out of what the seller received after it (WeChat draws a refund beyond the frozen funds from the
     seller's available balance; Alipay takes the royalty back from the seller's account)."""
     return CreateTransfer(
-        transfer_id=f"trf_refund.{refund_id}",
+        transfer_id=f"trf_refund:{refund_id}",
         debit_account=released(seller_id, provider) if after_settlement else frozen(seller_id, provider),
         credit_account=external(provider),
         amount_fen=amount_fen,
@@ -99,7 +99,7 @@ def refund_release(
 def withdrawal(withdrawal_id: str, seller_id: str, amount_fen: int) -> CreateTransfer:
     """A withdrawal of the WeChat balance to the settlement card: pending until the provider pays it out."""
     return CreateTransfer(
-        transfer_id=f"trf_withdraw.{withdrawal_id}",
+        transfer_id=f"trf_withdraw:{withdrawal_id}",
         debit_account=released(seller_id, "wechatpay"),
         credit_account=external("wechatpay"),
         amount_fen=amount_fen,
@@ -111,7 +111,7 @@ def withdrawal(withdrawal_id: str, seller_id: str, amount_fen: int) -> CreateTra
 def bank_return(withdrawal_id: str, seller_id: str, amount_fen: int) -> CreateTransfer:
     """退票: the bank sent a paid-out withdrawal back; a correcting transfer restores the balance (once: its id)."""
     return CreateTransfer(
-        transfer_id=f"trf_bank_return.{withdrawal_id}",
+        transfer_id=f"trf_bank_return:{withdrawal_id}",
         debit_account=external("wechatpay"),
         credit_account=released(seller_id, "wechatpay"),
         amount_fen=amount_fen,
@@ -145,7 +145,7 @@ def settlement(
     if fee_fen:
         transfers.append(
             CreateTransfer(
-                transfer_id=f"trf_fee.{order_id}",
+                transfer_id=f"trf_fee:{order_id}",
                 debit_account=frozen(seller_id, provider),
                 credit_account=fees(provider),
                 amount_fen=fee_fen,
@@ -156,7 +156,7 @@ def settlement(
     if seller_fen:
         transfers.append(
             CreateTransfer(
-                transfer_id=f"trf_release.{order_id}",
+                transfer_id=f"trf_release:{order_id}",
                 debit_account=frozen(seller_id, provider),
                 credit_account=released(seller_id, provider),
                 amount_fen=seller_fen,

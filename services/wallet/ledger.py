@@ -190,7 +190,8 @@ class Transfer(BaseModel):
 
 
 class CreateTransfer(BaseModel):
-    transfer_id: str = Field(min_length=1, max_length=128)
+    # No '.': the id is a key of each account's state, and a document key may not hold one.
+    transfer_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:\-]+$")
     debit_account: str = Field(min_length=1)
     credit_account: str = Field(min_length=1)
     amount_fen: int = Field(gt=0)

@@ -255,10 +255,11 @@ class Wallet:
                 reason,
             )
             return escrow
-        escrow = (await self.escrows.run(escrow_id(payment_id), CompleteSettlement(provider_status=status))).state
+        # The provider has moved the money: the books first, then the escrow says so (a crash in between posts again
+        # on the next try, which the provider answers with the same result for the same number).
         for t in transfers:
             await self.books.post(t.transfer_id)
-        return escrow
+        return (await self.escrows.run(escrow_id(payment_id), CompleteSettlement(provider_status=status))).state
 
     async def _provider_settle(self, escrow: Escrow) -> str:
         s = escrow.settlement

@@ -26,20 +26,26 @@ INTERNAL = {
     "payment": "payment.order_closed payment.action_required payment.failed payment.refund_requested "
     "payment.refund_processing payment.refund_abnormal agreement.requested agreement.charge_reserved "
     "agreement.charge_released",
-    "wallet": "wallet.transfer_pending wallet.transfer_posted wallet.transfer_voided wallet.account_entry",
+    "wallet": "wallet.transfer_pending wallet.transfer_posted wallet.transfer_voided wallet.account_entry "
+    "wallet.escrow_refunded wallet.settlement_started wallet.settlement_attempted wallet.settlement_completed "
+    "wallet.withdrawal_requested wallet.withdrawal_submitted wallet.withdrawal_attempted wallet.withdrawal_returned "
+    "wallet.withdrawal_quota_reserved wallet.withdrawal_quota_released",
 }
 EVENT_TYPES = sorted(t for types in (*CATALOG.values(), *INTERNAL.values()) for t in types.split())
 
 
 def sample(model: type[BaseModel]) -> dict[str, Any]:
-    """A valid payload built from the field types alone: 1 for ints, a string, the first literal, an aware time."""
+    """A valid payload built from the field types alone: False for bools, 1 for ints, a string, the first literal,
+    an aware time."""
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         if not field.is_required():
             continue
         ann = field.annotation
         args = get_args(ann)
-        if ann is int:
+        if ann is bool:
+            out[name] = False
+        elif ann is int:
             out[name] = 1
         elif ann is str:
             out[name] = f"{name}-1"

@@ -165,6 +165,8 @@ async def payment_sandbox(infra: None, mongo_client: Client, log_dir: Path) -> A
             "MONGO_DB": db_name,
             "TIME_SCALE": "0.001",
             "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+            # The platform's 商家分账 contract: the wallet settles the seller's whole part (docs/providers.md §7).
+            "ALIPAY_ROYALTY_MAX_RATIO_PCT": "100",
         },
         log_dir,
     )

@@ -130,9 +130,7 @@ async def _run(ops: list[tuple[str, str, str, int, int]]) -> None:
     await b.sweep(1_000)
 
     states = {a: await b.account(a) for a in ACCOUNTS}
-    account_entries = {
-        a: [e for entry in await b.accounts.store.read(a) for e in entry.events] for a in ACCOUNTS
-    }
+    account_entries = {a: [e for entry in await b.accounts.store.read(a) for e in entry.events] for a in ACCOUNTS}
     for account_id, s in states.items():
         if account_id != EXT:
             assert s.posted_fen >= 0 and s.available_fen >= 0, (account_id, s)

@@ -1,0 +1,116 @@
+"""The wallet as a real process beside a real payment process, both against one sandbox process (provider time
+scaled 1000×), FerretDB and RabbitMQ: payments are made and refunded through payment, orders completed as listing
+would announce them, and the wallet's books are read through its internal API and compared with the sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+import pytest
+
+from shared.mongo import Client, Database
+from tests.integration.payment.conftest import PaymentClient, payment_sandbox  # noqa: F401
+from tests.integration.payment.conftest import payments as payments  # the fixture, re-exported
+from tests.support.infra import AMQP_URL, eventually
+from tests.support.internal_api import InternalApi, service_env
+from tests.support.processes import ServiceProcess
+from tests.support.providers import provider_env
+
+QUEUE_SUFFIXES = ("events", "events.dlq", "events.retry.200ms", "events.retry.500ms")
+
+
+def wallet_env(service: str, db_name: str, sandbox_url: str) -> dict[str, str]:
+    return {
+        **service_env(service, db_name),
+        **provider_env(sandbox_url),
+        "PROVIDER_TIMEOUT_S": "1",
+        "PROVIDER_ATTEMPTS": "2",
+        "PROVIDER_RETRY_DELAY_S": "0.05",
+        "WORKER_INTERVAL_S": "0.2",
+        "RETRY_BACKOFF_MAX_S": "0.5",
+        "ATTENTION_AFTER_ATTEMPTS": "3",
+        "POLL_AFTER_S": "0.5",
+        "RECONCILE_INTERVAL_S": "1",
+        "SWEEP_INTERVAL_S": "0.5",
+    }
+
+
+@dataclass
+class WalletClient(InternalApi):
+    db: Database
+    name: str
+    payments: PaymentClient
+
+    async def sandbox_get(self, path: str) -> Any:
+        async with self.http.get(f"{self.payments.sandbox.url}{path}") as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def escrow(self, payment_id: str, until: Any = bool, what: str = "the escrow") -> dict[str, Any]:
+        async def look() -> dict[str, Any] | None:
+            reply = await self.call("GET", f"/escrows/{payment_id}")
+            return reply.body if reply.status == 200 else None
+
+        found: dict[str, Any] = await eventually(look, until=lambda e: e is not None and until(e), what=what)
+        return found
+
+    async def check(self, providers: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = await self.ok("GET", "/ledger/check", providers=str(providers).lower())
+        return result
+
+    async def paid_wechat(self, amount_fen: int) -> dict[str, Any]:
+        """A mini-program buyer pays payment's WeChat payment to the payments fixture's seller (a sub-merchant)."""
+        p = self.payments
+        openid = await p.openid()
+        payment = await p.create(p.order("wechat_pay", amount_fen=amount_fen, openid=openid))
+        reply = await p.wechat_pay(payment, openid)
+        assert reply.status == 200, reply.body
+        paid: dict[str, Any] = await eventually(
+            lambda: p.payment(payment["id"]), until=lambda x: x["status"] == "succeeded", what="paid"
+        )
+        return paid
+
+    async def complete(self, payment: dict[str, Any]) -> None:
+        """Listing's order.completed for a paid order."""
+        await self.payments.publish(
+            "order.completed",
+            {
+                "order_id": payment["order_id"],
+                "item_id": "itm_x",
+                "seller_id": payment["seller_id"],
+                "buyer_id": payment["buyer_id"],
+                "channel": payment["channel"],
+                "payment_method": payment["method"],
+                "payment_id": payment["id"],
+                "amount_fen": payment["amount_fen"],
+                "completed_by": "buyer",
+            },
+            payment["order_id"],
+            producer="listing",
+        )
+
+
+@pytest.fixture(scope="session")
+async def wallet(payments: PaymentClient, mongo_client: Client, log_dir: Path) -> AsyncIterator[WalletClient]:
+    run = uuid.uuid4().hex[:8]
+    service, db_name = f"wallet-{run}", f"t_{run}_wallet"
+    process = ServiceProcess("services.wallet", wallet_env(service, db_name, payments.sandbox.url), log_dir)
+    process.env["WALLET_PUBLIC_BASE_URL"] = process.url
+    try:
+        await process.start()
+        async with aiohttp.ClientSession() as http:
+            yield WalletClient(process=process, http=http, db=mongo_client[db_name], name=service, payments=payments)
+    finally:
+        process.stop()
+        await mongo_client.drop_database(db_name)
+        connection = await aio_pika.connect_robust(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            for suffix in QUEUE_SUFFIXES:
+                await channel.queue_delete(f"{service}.{suffix}")
