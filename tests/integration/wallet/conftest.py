@@ -57,7 +57,8 @@ class WalletClient(InternalApi):
             reply = await self.call("GET", f"/escrows/{payment_id}")
             return reply.body if reply.status == 200 else None
 
-        found: dict[str, Any] = await eventually(look, until=lambda e: e is not None and until(e), what=what)
+        found = await eventually(look, until=lambda e: e is not None and until(e), what=what)
+        assert found is not None
         return found
 
     async def check(self, providers: bool = True) -> dict[str, Any]:
