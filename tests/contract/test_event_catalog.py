@@ -27,6 +27,10 @@ INTERNAL = {
     "payment.refund_processing payment.refund_abnormal agreement.requested agreement.charge_reserved "
     "agreement.charge_released",
     "wallet": "wallet.transfer_pending wallet.transfer_posted wallet.transfer_voided wallet.account_entry",
+    "wallet_collection": "wallet.shop_recorded wallet.shop_level_recorded wallet.invitation_batch_started "
+    "wallet.invitation_batch_completed wallet.onboarding_requested wallet.onboarding_submitted "
+    "wallet.onboarding_refused wallet.onboarding_state_changed wallet.settlement_card_change_requested "
+    "wallet.alipay_payee_requested wallet.alipay_payee_bound wallet.alipay_payee_refused",
 }
 EVENT_TYPES = sorted(t for types in (*CATALOG.values(), *INTERNAL.values()) for t in types.split())
 
