@@ -324,19 +324,26 @@ class Collection:
     async def refresh(self, seller_id: str) -> tuple[Onboarding, bool]:
         """Follow the seller's open application now: send it again if WeChat never answered, else ask its state.
         (state, whether the look changed anything)."""
+        state, changed, _ = await self._look(seller_id)
+        return state, changed
+
+    async def _look(self, seller_id: str) -> tuple[Onboarding, bool, bool]:
+        """(state, whether anything changed, whether this look is the one that activated collection)."""
         state = await self.application(seller_id)
-        stream = onboarding_stream(seller_id)
         if state.status == "requested":
             after = await self._submit_quietly(state)
-            return after, after != state
+            return after, after != state, False
         if state.status != "applying" or state.out_request_no is None:
-            return state, False
+            return state, False, False
         answer = await self.wechat.query_applyment(state.out_request_no)
-        number = state.out_request_no
         # No command id: whether an answer changes anything is decided on the state (concurrent looks at one answer
         # append once: the loser decides again after the winner and finds nothing new).
-        outcome = await self.onboarding.run(stream, Observe(out_request_no=number, answer=answer))
-        return outcome.state, outcome.entry is not None
+        outcome = await self.onboarding.run(
+            onboarding_stream(seller_id), Observe(out_request_no=state.out_request_no, answer=answer)
+        )
+        entry = outcome.entry
+        activated = entry is not None and any(e.type == "wallet.collection_activated" for e in entry.events)
+        return outcome.state, entry is not None, activated
 
     async def _submit_quietly(self, state: Onboarding) -> Onboarding:
         try:
@@ -353,10 +360,8 @@ class Collection:
             counts["checked"] += 1
             changed = False
             try:
-                before = await self.application(seller_id)
-                after, changed = await self.refresh(seller_id)
-                if after.activated and not before.activated:
-                    counts["activated"] += 1
+                _, changed, activated = await self._look(seller_id)
+                counts["activated"] += activated
             except ProviderUnavailable as exc:
                 counts["unavailable"] += 1
                 log.info("onboarding of %s: no answer from WeChat Pay (%s)", seller_id, exc)
