@@ -212,7 +212,6 @@ async def activate(request: web.Request) -> web.Response:
     body = await parse_body(request, ActivationRequest)
     collection = request.app[COLLECTION]
     state = await collection.activate(seller_id, body)
-    del body
     return json_response(await _view(collection, seller_id, state), 202)
 
 
