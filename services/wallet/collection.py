@@ -415,7 +415,9 @@ class Collection:
         change = RecordSettlementChange(
             application_no=application_no, account_bank=account_bank, account_number_masked=mask_card(account_number)
         )
-        outcome = await self.onboarding.run(onboarding_stream(seller_id), change, Cause(f"settlement:{seller_id}:{application_no}"))
+        outcome = await self.onboarding.run(
+            onboarding_stream(seller_id), change, Cause(f"settlement:{seller_id}:{application_no}")
+        )
         return outcome.state, application_no
 
     async def settlement_card(self, seller_id: str) -> dict[str, Any]:
