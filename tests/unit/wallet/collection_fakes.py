@@ -220,7 +220,7 @@ def activation(**overrides: Any) -> dict[str, Any]:
     card = {
         "account_bank": "招商银行",
         "bank_address_code": "110000",
-        "account_number": "6225880137000002",
+        "account_number": "6225880000000000002",
         "account_name": "张三",
     }
     body: dict[str, Any] = {

@@ -15,7 +15,7 @@ from shared.errors import AppError, Conflict
 from shared.providers.errors import ProviderRejected, ProviderUnavailable
 from tests.unit.wallet.collection_fakes import World, activation, id_number, world
 
-CLEAR = ("张三", id_number(), "13800138000", "6225880137000002")
+CLEAR = ("张三", id_number(), "13800138000", "6225880000000000002")
 
 
 async def _invited(w: World, level: int = 6) -> tuple[str, str]:
@@ -66,7 +66,7 @@ async def test_activation_sends_the_encrypted_application_and_keeps_only_masks()
         "id_card_name": "张三",
         "id_card_number": id_number(),
         "account_name": "张三",
-        "account_number": "6225880137000002",
+        "account_number": "6225880000000000002",
         "contact_name": "张三",
         "mobile_phone": "13800138000",
     }

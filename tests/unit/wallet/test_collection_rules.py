@@ -84,7 +84,7 @@ def test_unknown_fields_are_refused() -> None:
 def test_the_request_never_shows_its_sensitive_values_in_its_repr() -> None:
     request = ActivationRequest.model_validate(activation())
     text = repr(request)
-    for secret in ("张三", id_number(), "13800138000", "6225880137000002"):
+    for secret in ("张三", id_number(), "13800138000", "6225880000000000002"):
         assert secret not in text
 
 
