@@ -41,3 +41,5 @@ class WalletSettings(ServiceSettings, WechatPaySettings, AlipaySettings):
     # The leased job comparing every seller's books with the provider's balances.
     reconcile_interval_s: float = Field(default=300.0, gt=0)
     sweep_interval_s: float = Field(default=30.0, gt=0)
+    # WeChat collection: the most shops one invitation batch may invite.
+    invitation_batch_max: int = Field(default=1_000, ge=1)

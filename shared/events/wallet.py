@@ -221,3 +221,128 @@ class WithdrawalQuotaReleased(Payload):
     day: str
     withdrawal_id: str
     used_fen: int = Field(ge=0)
+
+
+# --- WeChat collection (internal: on the wallet's `shp_…`, `bat_…`, `inv_…`, `onb_…` and `pye_…` streams) ---------
+
+
+@register("wallet.shop_recorded")
+class ShopRecorded(Payload):
+    """The wallet's copy of a shop listing opened (`shop.opened`); `source_seq` is the listing stream's position."""
+
+    shop_id: str
+    seller_id: str
+    name: str
+    level: int = Field(ge=1)
+    opened_at: AwareDatetime
+    source_seq: int = Field(ge=1)
+
+
+@register("wallet.shop_level_recorded")
+class ShopLevelRecorded(Payload):
+    """A level listing set (`shop.level_changed`), recorded even before the shop's opening arrives."""
+
+    shop_id: str
+    seller_id: str
+    level: int = Field(ge=1)
+    source_seq: int = Field(ge=1)
+
+
+@register("wallet.invitation_batch_started")
+class InvitationBatchStarted(Payload):
+    batch_id: str
+    min_level: int = Field(ge=1)
+    max_count: int = Field(ge=1)
+
+
+@register("wallet.invitation_batch_completed")
+class InvitationBatchCompleted(Payload):
+    batch_id: str
+    invited_count: int = Field(ge=0)
+    # The invitations this batch won (at most its max_count), by seller.
+    seller_ids: list[str] = Field(default_factory=list)
+
+
+@register("wallet.onboarding_requested")
+class OnboardingRequested(Payload):
+    """An application for WeChat collection under an `out_request_no` minted before the first call; only masked
+    forms of the seller's sensitive fields (the ciphertext sent is kept beside the stream, for identical retries)."""
+
+    seller_id: str
+    shop_id: str
+    attempt: int = Field(ge=1)
+    out_request_no: str
+    organization_type: str
+    merchant_shortname: str
+    real_name_masked: str
+    id_card_number_masked: str
+    mobile_masked: str
+    account_bank: str
+    bank_address_code: str
+    account_number_masked: str
+
+
+@register("wallet.onboarding_submitted")
+class OnboardingSubmitted(Payload):
+    seller_id: str
+    out_request_no: str
+    applyment_id: str
+
+
+@register("wallet.onboarding_refused")
+class OnboardingRefused(Payload):
+    """WeChat refused the submission itself (a definite no, such as PARAM_ERROR): the seller may apply again."""
+
+    seller_id: str
+    out_request_no: str
+    provider_code: str
+    message: str
+
+
+@register("wallet.onboarding_state_changed")
+class OnboardingStateChanged(Payload):
+    """What the application query answered, when it changed: `applyment_state` and what comes with it."""
+
+    seller_id: str
+    out_request_no: str
+    provider_state: str
+    provider_state_desc: str | None = None
+    sub_mchid: str | None = None
+    sign_url: str | None = None
+    # REJECTED and FROZEN: the provider's `audit_detail`, as [{"param_name", "reject_reason"}].
+    audit_detail: list[dict[str, str]] = Field(default_factory=list)
+
+
+@register("wallet.settlement_card_change_requested")
+class SettlementCardChangeRequested(Payload):
+    seller_id: str
+    sub_mchid: str
+    application_no: str
+    account_bank: str
+    account_number_masked: str
+
+
+@register("wallet.alipay_payee_requested")
+class AlipayPayeeRequested(Payload):
+    """The seller's Alipay account to bind as a royalty receiver, under an `out_request_no` minted before the call."""
+
+    seller_id: str
+    alipay_user_id: str
+    out_request_no: str
+    name_masked: str | None = None
+
+
+@register("wallet.alipay_payee_bound")
+class AlipayPayeeBound(Payload):
+    seller_id: str
+    alipay_user_id: str
+    out_request_no: str
+
+
+@register("wallet.alipay_payee_refused")
+class AlipayPayeeRefused(Payload):
+    seller_id: str
+    alipay_user_id: str
+    out_request_no: str
+    provider_code: str
+    message: str

@@ -30,6 +30,10 @@ INTERNAL = {
     "wallet.escrow_refunded wallet.settlement_started wallet.settlement_attempted wallet.settlement_completed "
     "wallet.withdrawal_requested wallet.withdrawal_submitted wallet.withdrawal_attempted wallet.withdrawal_returned "
     "wallet.withdrawal_quota_reserved wallet.withdrawal_quota_released",
+    "wallet_collection": "wallet.shop_recorded wallet.shop_level_recorded wallet.invitation_batch_started "
+    "wallet.invitation_batch_completed wallet.onboarding_requested wallet.onboarding_submitted "
+    "wallet.onboarding_refused wallet.onboarding_state_changed wallet.settlement_card_change_requested "
+    "wallet.alipay_payee_requested wallet.alipay_payee_bound wallet.alipay_payee_refused",
 }
 EVENT_TYPES = sorted(t for types in (*CATALOG.values(), *INTERNAL.values()) for t in types.split())
 

@@ -167,6 +167,9 @@ async def payment_sandbox(infra: None, mongo_client: Client, log_dir: Path) -> A
             "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
             # The platform's 商家分账 contract: the wallet settles the seller's whole part (docs/providers.md §7).
             "ALIPAY_ROYALTY_MAX_RATIO_PCT": "100",
+            # As `make run` has it: a merchant switching over to the WeChat Pay public key (answers and callbacks
+            # signed by either key; sensitive fields encrypted for either, as the wallet's onboarding does).
+            "WECHAT_PAY_KEY_MODE": "switching",
         },
         log_dir,
     )
