@@ -14,15 +14,36 @@ import aio_pika
 import aiohttp
 import pytest
 
+from services.wallet.collection_domain import id_check_character
+from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.integration.payment.conftest import PaymentClient, payment_sandbox  # noqa: F401
 from tests.integration.payment.conftest import payments as payments  # the fixture, re-exported
 from tests.support.infra import AMQP_URL, eventually
-from tests.support.internal_api import InternalApi, service_env
+from tests.support.internal_api import TOKEN, InternalApi, service_env
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
 
 QUEUE_SUFFIXES = ("events", "events.dlq", "events.retry.200ms", "events.retry.500ms")
+
+
+def activation() -> dict[str, Any]:
+    """What a seller submits in the workbench to activate WeChat collection (a valid ID number and card)."""
+    first17 = "44030119880214003"
+    return {
+        "real_name": "李四",
+        "id_card_number": first17 + id_check_character(first17),
+        "id_card_valid_time": "长期",
+        "id_card_copy": "media-front",
+        "id_card_national": "media-back",
+        "mobile": "13912345678",
+        "bank_card": {
+            "account_bank": "招商银行",
+            "bank_address_code": "440300",
+            "account_number": "6225880000000000002",
+            "account_name": "李四",
+        },
+    }
 
 
 def wallet_env(service: str, db_name: str, sandbox_url: str) -> dict[str, str]:
@@ -65,11 +86,53 @@ class WalletClient(InternalApi):
         result: dict[str, Any] = await self.ok("GET", "/ledger/check", providers=str(providers).lower())
         return result
 
-    async def paid_wechat(self, amount_fen: int) -> dict[str, Any]:
-        """A mini-program buyer pays payment's WeChat payment to the payments fixture's seller (a sub-merchant)."""
+    async def sandbox_post(self, path: str, body: Any = None, expect: int = 200) -> Any:
+        async with self.http.post(f"{self.payments.sandbox.url}{path}", json=body or {}) as resp:
+            data = await resp.json()
+            assert resp.status == expect, data
+            return data
+
+    async def post_with_key(self, path: str, body: Any, key: str) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": key}
+        async with self.http.post(f"{self.process.url}/internal/v1{path}", json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    async def activated_seller(self, level: int = 6) -> tuple[str, str]:
+        """A shop opened at `level` (as listing announces it), invited in a batch, activated by onboarding at the
+        sandbox (reviewed by itself, signed by the test), until the wallet says `active`: (seller_id, sub_mchid).
+        Payment learns the seller's sub-merchant from the wallet's `wallet.collection_activated`."""
+        seller, shop = new_id("usr"), new_id("shp")
+        opened = {"shop_id": shop, "seller_id": seller, "name": "旧物小铺", "level": level}
+        await self.payments.publish("shop.opened", opened, shop, producer="listing")
+        # A batch sent before the wallet has copied the shop does not reach it: send batches until one does.
+        await eventually(lambda: self._invite(seller), until=bool, what="invited")
+        await self.ok("POST", f"/sellers/{seller}/collection/activation", activation(), expect=202)
+
+        async def progress() -> dict[str, Any]:
+            view: dict[str, Any] = await self.ok("POST", f"/sellers/{seller}/collection/refresh")
+            application = view.get("application") or {}
+            if application.get("provider_state") == "NEED_SIGN":
+                await self.sandbox_post(f"/sandbox/wechat/applyments/{application['applyment_id']}/sign")
+            return view
+
+        view = await eventually(progress, until=lambda v: v["status"] == "active", timeout_s=30, what="active")
+        await eventually(
+            lambda: self.payments.db["payees"].find_one({"_id": seller}), until=bool, what="payment knows the payee"
+        )
+        return seller, str(view["sub_mchid"])
+
+    async def _invite(self, seller: str) -> bool:
+        await self.post_with_key("/invitation-batches", {"min_level": 5, "max_count": 1000}, new_id("cmd"))
+        view = await self.ok("GET", f"/sellers/{seller}/collection")
+        return bool(view["status"] == "invited")
+
+    async def paid_wechat(self, amount_fen: int, seller_id: str | None = None) -> dict[str, Any]:
+        """A mini-program buyer pays payment's WeChat payment to a seller's sub-merchant (the payments fixture's
+        seller unless another is named)."""
         p = self.payments
         openid = await p.openid()
-        payment = await p.create(p.order("wechat_pay", amount_fen=amount_fen, openid=openid))
+        extra = {"seller_id": seller_id} if seller_id else {}
+        payment = await p.create(p.order("wechat_pay", amount_fen=amount_fen, openid=openid, **extra))
         reply = await p.wechat_pay(payment, openid)
         assert reply.status == 200, reply.body
         paid: dict[str, Any] = await eventually(
