@@ -73,12 +73,14 @@ class WalletClient(InternalApi):
             assert resp.status == 200, await resp.text()
             return await resp.json()
 
-    async def escrow(self, payment_id: str, until: Any = bool, what: str = "the escrow") -> dict[str, Any]:
+    async def escrow(
+        self, payment_id: str, until: Any = bool, what: str = "the escrow", timeout_s: float = 20.0
+    ) -> dict[str, Any]:
         async def look() -> dict[str, Any] | None:
             reply = await self.call("GET", f"/escrows/{payment_id}")
             return reply.body if reply.status == 200 else None
 
-        found = await eventually(look, until=lambda e: e is not None and until(e), what=what)
+        found = await eventually(look, until=lambda e: e is not None and until(e), what=what, timeout_s=timeout_s)
         assert found is not None
         return found
 
