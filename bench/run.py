@@ -2,7 +2,8 @@
 
 Baselines: one FerretDB `insert_one` (the unit every stream append pays) and one HTTP round trip to /healthz of the
 same service process. Each figure is a median over sequential calls unless it says otherwise.
-Run: `make bench` (starts the infrastructure; starts its own listing, payment and sandbox processes).
+Run: `make bench` (starts the infrastructure; starts its own listing, payment and sandbox processes). The wallet's
+books are measured in-process (bench/wallet.py), after the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from bench.catalog import measure_catalog
 from bench.catalog import report as catalog_report
 from bench.sizes import SIZES, measure_sizes, payment_body, report
 from bench.timing import median_ms, median_sync_ms
+from bench.wallet import measure_wallet
+from bench.wallet import report as wallet_report
 from shared.mongo import make_client
 from shared.protocols import alipay as ap
 from shared.protocols import wechatpay as wp
@@ -170,6 +173,9 @@ async def measure() -> None:
             500,
         )
 
+        # The wallet's books at 500 and 50,000 entries per account: in-process, no service process, its own databases.
+        wallet = await measure_wallet(run, insert)
+
         rows = [
             ("baseline: FerretDB insert_one", insert, "1.00 (B)"),
             ("baseline: HTTP GET /healthz (listing)", health, f"{health / insert:.2f} B"),
@@ -195,6 +201,9 @@ async def measure() -> None:
         print(line)
     print("\nThe catalog, from a listing replica's search index over HTTP:")
     for line in catalog_report(catalog, insert):
+        print(line)
+    print("\nThe wallet's books, in-process on FerretDB (a hold and a withdrawal as their accounts grow):")
+    for line in wallet_report(wallet):
         print(line)
 
 
