@@ -111,7 +111,7 @@ class Books:
         t = (await self.transfers.run(c.transfer_id, c)).state
         t = await self._reserve(t)
         if post and t.status == "pending":
-            return await self.post(t.transfer_id)
+            return await self._post(t)
         return t
 
     async def _reserve(self, t: Transfer) -> Transfer:
@@ -130,8 +130,11 @@ class Books:
         t = await self.transfer(transfer_id)
         if t.status == "pending":
             t = await self._reserve(t)  # a pending transfer whose reservation a crash cut short (may void it)
+        return await self._post(t)
+
+    async def _post(self, t: Transfer) -> Transfer:
         # A voided transfer refuses (InvalidState); a posted one is posted already.
-        t = (await self.transfers.run(transfer_id, PostTransfer())).state
+        t = (await self.transfers.run(t.transfer_id, PostTransfer())).state
         return await self._finish(t)
 
     async def void(self, transfer_id: str, reason: str) -> Transfer:
@@ -144,15 +147,13 @@ class Books:
             return t
         decided: Phase = "posted" if t.status == "posted" else "voided"
         for side in ("debit", "credit"):
-            account = await self.account(t.debit_account if side == "debit" else t.credit_account)
-            if f"{t.transfer_id}:{side}" not in account.pending:
-                if await self._taken(t, side, decided):
-                    continue  # decided here already
-                if not await self._taken(t, side, "pending"):
-                    if decided == "voided":
-                        continue  # never reserved on this side (refused, or a crash before it): nothing to undo
-                    await self._apply(t, side, "pending")
-            await self._apply(t, side, decided)
+            try:
+                await self._apply(t, side, decided)  # decided here before: found by its step id
+            except NotPending:
+                if decided == "voided":
+                    continue  # never reserved on this side (refused, or a crash before it): nothing to undo
+                await self._apply(t, side, "pending")  # a crash between deciding and reserving this side
+                await self._apply(t, side, decided)
         await self.store.mark_applied(t.transfer_id)
         return t
 

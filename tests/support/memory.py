@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 from shared.bus import Handler
 from shared.events import Envelope
@@ -54,6 +54,20 @@ class UpdateResult:
 class DeleteResult:
     deleted_count: int
     acknowledged: bool = True
+
+
+def _check_keys(value: Any) -> None:
+    """FerretDB refuses a document key holding a '.' or starting with '$' (MongoDB 7 stores them, so code that
+    writes one works there and breaks here): so does this stand-in."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            if "." in key or key.startswith("$"):
+                message = f'invalid key: "{key}" (key must not contain \'.\' sign or start with \'$\')'
+                raise WriteError(message, 2, {"index": 0, "code": 2, "errmsg": message})
+            _check_keys(inner)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            _check_keys(inner)
 
 
 # ------------------------------------------------------------------------------------------------ comparing values
@@ -282,8 +296,9 @@ class MemoryCollection:
         return DuplicateKeyError(message, 11000, {"code": 11000, "errmsg": message})
 
     def _check(self, doc: Mapping[str, Any], replacing: Any = _MISSING) -> None:
-        """DuplicateKeyError if `doc` (taking the place of the document with `_id` `replacing`) breaks a unique
-        index, `_id` included."""
+        """WriteError for a key FerretDB refuses (a '.' in it, or a leading '$'), at any depth; DuplicateKeyError if
+        `doc` (taking the place of the document with `_id` `replacing`) breaks a unique index, `_id` included."""
+        _check_keys(doc)
         doc_id = _hashable(doc["_id"])
         if doc_id != replacing and doc_id in self._docs:
             raise self._duplicate("_id_", doc["_id"])

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 from shared.mongo import Collection, Database, drop_index_if_present
 from shared.projections import project, projected_seq
@@ -24,6 +24,7 @@ __all__ = [
     "test_an_index_dropped_is_gone_and_dropping_it_again_is_nothing",
     "test_comparisons_order_datetimes_numbers_and_strings_only_within_their_type",
     "test_documents_are_copied_in_and_out_as_bson",
+    "test_a_key_holding_a_dot_is_refused_at_any_depth",
     "test_equality_with_none_matches_a_missing_field_and_a_null",
     "test_in_nin_and_all_match_sets_of_values",
     "test_or_and_combine_clauses_as_the_timer_scans_do",
@@ -211,3 +212,15 @@ async def test_a_projection_write_never_goes_back_to_an_older_seq(database: Data
         {"_id": "v1", "seq": 5, "state": "fifth"},
         5,
     )
+
+
+async def test_a_key_holding_a_dot_is_refused_at_any_depth(database: Database) -> None:
+    """FerretDB 1.24 refuses a '.' in a document key (MongoDB 7 would store it): so no code may write one, such as
+    an id used as a key of a state (issue 15's transfer ids)."""
+    docs = database["dotted"]
+    with pytest.raises(WriteError):
+        await docs.insert_one({"_id": "a", "state": {"trf_hold.pay_1:debit": 1}})
+    with pytest.raises(WriteError):
+        await docs.replace_one({"_id": "b"}, {"state": {"x": [{"a.b": 1}]}}, upsert=True)
+    await docs.insert_one({"_id": "c", "state": {"trf_hold:pay_1:debit": 1}})
+    assert await docs.find_one({"_id": "a"}) is None and await docs.find_one({"_id": "b"}) is None
