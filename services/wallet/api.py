@@ -46,6 +46,8 @@ class ListQuery(BaseModel):
 
 class CheckQuery(BaseModel):
     providers: bool = False
+    # Replay every entry of every account, not only those after the last verified checkpoint.
+    full: bool = False
 
 
 def _seller(request: web.Request) -> str:
@@ -245,7 +247,7 @@ async def attention(request: web.Request) -> web.Response:
 async def ledger_check(request: web.Request) -> web.Response:
     query = parse_query(request, CheckQuery)
     wallet = request.app[WALLET]
-    result = await check_books(wallet.books, wallet.store)
+    result = await check_books(wallet.books, wallet.store, full=query.full)
     if query.providers:
         result["providers"] = await check_providers(wallet.books, wallet.store, wallet.wechat)
         result["ok"] = result["ok"] and result["providers"]["ok"]

@@ -37,6 +37,9 @@ class BooksStore:
     def __init__(self, db: Database) -> None:
         self.accounts: Collection = db["accounts"]
         self.transfers: Collection = db["transfers"]
+        # What the ledger check verified of each account last time (seq and balances), so the next one replays only
+        # the entries after it (a full check ignores them).
+        self.checkpoints: Collection = db["ledger_checkpoints"]
 
     async def ensure_indexes(self) -> None:
         await self.transfers.create_index([("applied", 1)], name="applied")

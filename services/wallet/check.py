@@ -15,34 +15,62 @@ from services.wallet import flows
 from services.wallet.books import Books
 from services.wallet.ledger import may_go_negative, replay_balances
 from services.wallet.store import WalletStore
+from shared.aggregate import Entry
 from shared.providers.errors import ProviderMisconfigured, ProviderRejected, ProviderUnavailable
 from shared.providers.wechatpay import WechatPayClient
 
 log = logging.getLogger("wallet.check")
 
 
-async def check_books(books: Books, store: WalletStore) -> dict[str, Any]:
+async def _entries_after(books: Books, account_id: str, seq: int) -> list[Entry]:
+    """The entries of an account after `seq`, each read by its `_id` until the first missing (as `load_head`)."""
+    found: list[Entry] = []
+    while (doc := await books.accounts.store.entries.find_one({"_id": f"{account_id}#{seq + 1}"})) is not None:
+        entry = Entry.model_validate(doc)
+        found.append(entry)
+        seq = entry.seq
+    return found
+
+
+async def _check_account(
+    books: Books, account_id: str, full: bool
+) -> tuple[tuple[int, int, int], dict[str, Any] | None]:
+    """(the balances replayed from the entries, a mismatch or None). From the account's verified checkpoint unless
+    `full`; a verified account moves its checkpoint to the entry replayed last."""
+    checkpoints = books.store.checkpoints
+    cp = None if full else await checkpoints.find_one({"_id": account_id})
+    start = (cp["posted_fen"], cp["pending_debit_fen"], cp["pending_credit_fen"]) if cp else (0, 0, 0)
+    seq = int(cp["seq"]) if cp else 0
+    entries = await _entries_after(books, account_id, seq) if cp else await books.accounts.store.read(account_id)
+    events = [e for entry in entries for e in entry.events]
+    replayed = replay_balances(events, start)
+    last = events[-1].payload if events else None
+    carried = (last["posted_fen"], last["pending_debit_fen"], last["pending_credit_fen"]) if last else start
+    head = entries[-1].seq if entries else seq
+    state, loaded_seq = await books.accounts.load(account_id)
+    loaded = (state.posted_fen, state.pending_debit_fen, state.pending_credit_fen)
+    # An account that took an entry after the replay read its head is compared at the head the replay reached.
+    if replayed != carried or (loaded_seq == head and loaded != replayed):
+        mismatch = {"account_id": account_id, "replayed": replayed, "last_entry": carried, "loaded": loaded}
+        return replayed, mismatch
+    if head > seq:
+        checkpoint = dict(zip(("posted_fen", "pending_debit_fen", "pending_credit_fen"), replayed, strict=True))
+        await checkpoints.replace_one({"_id": account_id}, {"seq": head, **checkpoint}, upsert=True)
+    return replayed, None
+
+
+async def check_books(books: Books, store: WalletStore, *, full: bool = False) -> dict[str, Any]:
+    """Every account's balances replayed from its entries (after its verified checkpoint, or all of them when
+    `full`) against what its last entry carries and what a load gives, the sum over all accounts, the transfers in
+    flight, and every escrow's transfers."""
     account_ids = [doc["_id"] async for doc in books.store.accounts.find({}, projection={"_id": 1})]
     mismatches: list[dict[str, Any]] = []
     totals = {"posted_fen": 0, "pending_debit_fen": 0, "pending_credit_fen": 0}
     negative: list[str] = []
     for account_id in account_ids:
-        entries = await books.accounts.store.read(account_id)
-        events = [e for entry in entries for e in entry.events]
-        replayed = replay_balances(events)
-        carried = (
-            (
-                events[-1].payload["posted_fen"],
-                events[-1].payload["pending_debit_fen"],
-                events[-1].payload["pending_credit_fen"],
-            )
-            if events
-            else (0, 0, 0)
-        )
-        state = await books.account(account_id)
-        loaded = (state.posted_fen, state.pending_debit_fen, state.pending_credit_fen)
-        if not replayed == carried == loaded:
-            mismatches.append({"account_id": account_id, "replayed": replayed, "last_entry": carried, "loaded": loaded})
+        replayed, mismatch = await _check_account(books, account_id, full)
+        if mismatch is not None:
+            mismatches.append(mismatch)
         totals["posted_fen"] += replayed[0]
         totals["pending_debit_fen"] += replayed[1]
         totals["pending_credit_fen"] += replayed[2]
@@ -59,6 +87,7 @@ async def check_books(books: Books, store: WalletStore) -> dict[str, Any]:
     sum_zero = totals["posted_fen"] == 0 and totals["pending_debit_fen"] == totals["pending_credit_fen"]
     return {
         "accounts": len(account_ids),
+        "full": full,
         "mismatches": mismatches,
         "negative_accounts": negative,
         "totals": totals,

@@ -149,10 +149,11 @@ def evolve_account(state: Account, event: RecordedEvent) -> Account:
     )
 
 
-def replay_balances(events: list[RecordedEvent]) -> tuple[int, int, int]:
-    """An account's balances recomputed from its entries' amounts alone (not the balances they carry): what the
-    ledger check compares with the balances the last entry carries."""
-    posted = pending_debit = pending_credit = 0
+def replay_balances(events: list[RecordedEvent], start: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int]:
+    """An account's balances recomputed from its entries' amounts alone (not the balances they carry), from `start`
+    (the balances a verified checkpoint holds): what the ledger check compares with the balances the last entry
+    carries."""
+    posted, pending_debit, pending_credit = start
     for event in events:
         p = event.payload
         d_posted, d_debit, d_credit = _EFFECT[(p["side"], p["phase"])]
