@@ -18,13 +18,13 @@ from shared.projections import project, projected_seq
 
 __all__ = [
     "test_a_dotted_path_reaches_into_arrays_of_sub_documents",
+    "test_a_key_holding_a_dot_is_refused_at_any_depth",
     "test_a_projection_write_never_goes_back_to_an_older_seq",
     "test_a_unique_index_refuses_a_second_document_with_its_key",
     "test_an_id_is_unique",
     "test_an_index_dropped_is_gone_and_dropping_it_again_is_nothing",
     "test_comparisons_order_datetimes_numbers_and_strings_only_within_their_type",
     "test_documents_are_copied_in_and_out_as_bson",
-    "test_a_key_holding_a_dot_is_refused_at_any_depth",
     "test_equality_with_none_matches_a_missing_field_and_a_null",
     "test_in_nin_and_all_match_sets_of_values",
     "test_or_and_combine_clauses_as_the_timer_scans_do",
