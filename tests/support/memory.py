@@ -62,7 +62,7 @@ def _check_keys(value: Any) -> None:
     if isinstance(value, Mapping):
         for key, inner in value.items():
             if "." in key or key.startswith("$"):
-                message = f'invalid key: "{key}" (key must not contain \'.\' sign or start with \'$\')'
+                message = f"invalid key: \"{key}\" (key must not contain '.' sign or start with '$')"
                 raise WriteError(message, 2, {"index": 0, "code": 2, "errmsg": message})
             _check_keys(inner)
     elif isinstance(value, list | tuple):
