@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.wallet import flows
 from services.wallet.check import check_books, check_providers
+from services.wallet.collection_api import seller_in_path
 from services.wallet.escrow import Escrow, escrow_id
 from services.wallet.keys import IDEMPOTENCY, STORE, WALLET
 from services.wallet.withdrawals import Withdrawal
 from shared.errors import NotFound, ValidationFailed
-from shared.fields import UserId
 from shared.fields import iso as _iso
 from shared.http.app import json_response, parse_body, parse_query
 from shared.streams import Entry
@@ -48,18 +48,6 @@ class CheckQuery(BaseModel):
     providers: bool = False
     # Replay every entry of every account, not only those after the last verified checkpoint.
     full: bool = False
-
-
-def _seller(request: web.Request) -> str:
-    seller_id = request.match_info["seller_id"]
-    try:
-        return str(UserIdModel(seller_id=seller_id).seller_id)
-    except ValueError:
-        raise NotFound("no such seller") from None
-
-
-class UserIdModel(BaseModel):
-    seller_id: str = UserId
 
 
 def withdrawal_view(w: Withdrawal) -> dict[str, Any]:
@@ -143,13 +131,13 @@ def _line(entry: Entry) -> dict[str, Any] | None:
 
 
 async def summary(request: web.Request) -> web.Response:
-    return json_response(await request.app[WALLET].summary(_seller(request)))
+    return json_response(await request.app[WALLET].summary(seller_in_path(request)))
 
 
 async def statement(request: web.Request) -> web.Response:
     """Entries of one of the seller's accounts, newest first: each page is `limit` point reads of the account's
     stream by seq, counting down from the head (or the cursor), so a page costs the same at any depth."""
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     query = parse_query(request, StatementQuery)
     kind = query.account
     provider: flows.Provider = "wechatpay" if kind.startswith("wechat") else "alipay"
@@ -173,7 +161,7 @@ async def statement(request: web.Request) -> web.Response:
 
 
 async def create_withdrawal(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
 
     async def compute() -> web.Response:
         body = await parse_body(request, WithdrawBody)
@@ -184,19 +172,19 @@ async def create_withdrawal(request: web.Request) -> web.Response:
 
 
 async def get_withdrawal(request: web.Request) -> web.Response:
-    w = await request.app[WALLET].withdrawal_of(_seller(request), request.match_info["withdrawal_id"])
+    w = await request.app[WALLET].withdrawal_of(seller_in_path(request), request.match_info["withdrawal_id"])
     return json_response(withdrawal_view(w))
 
 
 async def refresh_withdrawal(request: web.Request) -> web.Response:
     """Ask the provider now (the app's refresh, operators)."""
     wallet = request.app[WALLET]
-    w = await wallet.withdrawal_of(_seller(request), request.match_info["withdrawal_id"])
+    w = await wallet.withdrawal_of(seller_in_path(request), request.match_info["withdrawal_id"])
     return json_response(withdrawal_view(await wallet.follow(w.withdrawal_id)))
 
 
 async def list_withdrawals(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     query = parse_query(request, ListQuery)
     before = _withdrawal_cursor(query.cursor) if query.cursor else None
     rows = await request.app[STORE].withdrawals_of(seller_id, query.limit, before)

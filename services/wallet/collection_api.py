@@ -63,7 +63,7 @@ class SettlementCardBody(BaseModel):
     account_name: str = Field(min_length=2, max_length=64, repr=False)
 
 
-def _seller(request: web.Request) -> str:
+def seller_in_path(request: web.Request) -> str:
     seller_id = request.match_info["seller_id"]
     if not SELLER_ID.fullmatch(seller_id):
         raise ValidationFailed("invalid seller id", details={"path.seller_id": "not a user id"})
@@ -203,12 +203,12 @@ async def _view(collection: Collection, seller_id: str, app: Onboarding | None =
 
 
 async def get_collection(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     return json_response(await _view(request.app[COLLECTION], seller_id))
 
 
 async def activate(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     body = await parse_body(request, ActivationRequest)
     collection = request.app[COLLECTION]
     state = await collection.activate(seller_id, body)
@@ -216,27 +216,27 @@ async def activate(request: web.Request) -> web.Response:
 
 
 async def refresh(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     collection = request.app[COLLECTION]
     state, _ = await collection.refresh(seller_id)
     return json_response(await _view(collection, seller_id, state))
 
 
 async def put_alipay_account(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     body = await parse_body(request, AlipayAccountBody)
     payee = await request.app[COLLECTION].bind_alipay(seller_id, body.alipay_user_id, body.name)
     return json_response(payee_view(seller_id, payee))
 
 
 async def get_alipay_account(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     payee = await request.app[COLLECTION].payee(seller_id)
     return json_response(payee_view(seller_id, payee))
 
 
 async def post_settlement_card(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     body = await parse_body(request, SettlementCardBody)
     _, application_no = await request.app[COLLECTION].change_settlement_card(
         seller_id,
@@ -263,7 +263,7 @@ def _masked_number(value: Any) -> str | None:
 
 
 async def get_settlement_card(request: web.Request) -> web.Response:
-    seller_id = _seller(request)
+    seller_id = seller_in_path(request)
     found = await request.app[COLLECTION].settlement_card(seller_id)
     card, change = found["card"], found["change"]
     answer: dict[str, Any] = {

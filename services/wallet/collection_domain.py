@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -49,26 +49,6 @@ ALIPAY_USER = re.compile(r"2088\d{12}|[A-Za-z0-9_-]{16,64}")
 VALID_UNTIL = re.compile(r"长期|\d{4}-\d{2}-\d{2}")
 NAME = re.compile(r"[^\d\s!-/:-@\[-`{-~]{2,32}|[A-Za-z][A-Za-z .·]{1,62}[A-Za-z]")
 # WeChat's `account_bank` values for a personal (对私) account; any other bank is 其他银行 with its full `bank_name`.
-BANKS = (
-    "工商银行",
-    "交通银行",
-    "招商银行",
-    "民生银行",
-    "中信银行",
-    "浦发银行",
-    "兴业银行",
-    "光大银行",
-    "广发银行",
-    "平安银行",
-    "北京银行",
-    "华夏银行",
-    "农业银行",
-    "建设银行",
-    "邮政储蓄银行",
-    "中国银行",
-    "宁波银行",
-    "其他银行",
-)
 OTHER_BANK = "其他银行"
 Bank = Literal[
     "工商银行",
@@ -90,6 +70,7 @@ Bank = Literal[
     "宁波银行",
     "其他银行",
 ]
+BANKS: tuple[str, ...] = get_args(Bank)
 PERSONAL_ACCOUNT = "75"  # 对私账户: what 小微 and 个人卖家 are paid to
 ID_CARD = "IDENTIFICATION_TYPE_IDCARD"
 CONTACT_LEGAL = "65"  # the contact is the holder of the ID
