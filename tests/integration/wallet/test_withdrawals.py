@@ -68,6 +68,14 @@ async def test_a_failure_and_a_bank_return_each_restore_the_balance_exactly_once
         what="paid out",
     )
     assert done["withdraw_id"]
+    # WeChat told the wallet (MCHWITHDRAW.CHANGE, verified and applied: 204), and polling agrees.
+    sent = await eventually(
+        lambda: wallet.sandbox_get(f"/sandbox/notifications?key={ok['out_request_no']}"),
+        until=lambda n: any(x["state"] == "delivered" for x in n["items"]),
+        what="the withdrawal notification delivered",
+    )
+    assert {x["topic"] for x in sent["items"]} == {"MCHWITHDRAW.CHANGE"}
+    assert all(a["status"] == 204 for x in sent["items"] for a in x["attempts"] if a["status"])
 
     rule = {"target": "wechat.withdraw", "action": "decline", "message": "收款账户异常"}
     await wallet.sandbox_post("/sandbox/faults", rule, expect=201)
