@@ -435,3 +435,78 @@ async def test_fifty_concurrent_withdrawals_never_reserve_more_than_available() 
     await w.wallet.work()
     assert (await balances(w))["withdrawing"] == 0
     await w.check()
+
+
+async def test_a_completion_overtaking_a_partial_wechat_refund_settles_and_the_refund_comes_from_the_balance() -> None:
+    w = await world()
+    p = w.pay(SELLER, 26_800)
+    await w.wallet.hold(p, cause(p))
+    late = w.refund(p, 10_000)  # WeChat takes it from the frozen funds; enough is left for the fee
+    escrow = await w.wallet.complete(w.completed(p), cause(w.completed(p)))
+    assert escrow.status == "settled"  # the split decided on 26,800: fee 161, the rest unfrozen is 16,639
+    await w.wallet.refund(late, cause(late))  # booked after the settlement: out of the seller's balance
+    fee = flows.platform_fee(26_800)
+    assert (await balances(w))["available"] == 26_800 - fee - 10_000
+    await w.check()
+
+
+# ------------------------------------------------------------------------------- known bug: refund vs completion
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a settlement decided before a refund the provider already made is booked asks the provider for more "
+    "than is still frozen (refused for ever), and the refund waits for the settlement: neither ever applies",
+)
+@pytest.mark.parametrize(
+    ("provider", "amount", "refund"),
+    [("wechatpay", 26_800, 26_800), ("wechatpay", 26_800, 26_700), ("alipay", 26_800, 1_000)],
+    ids=["wechat-full", "wechat-all-but-the-fee", "alipay-partial"],
+)
+async def test_a_completion_delivered_before_a_refund_the_provider_made_still_settles_and_books_the_refund(
+    provider: flows.Provider, amount: int, refund: int
+) -> None:
+    w = await world()
+    p = w.pay(SELLER, amount, provider)
+    await w.wallet.hold(p, cause(p))
+    late = w.refund(p, refund)  # refunded at the provider; payment.refunded is still on its way
+    done = w.completed(p)
+    await w.wallet.complete(done, cause(done))  # order.completed overtakes it
+    for _ in range(3):  # the consumer retries the refund, the worker the settlement
+        try:
+            await w.wallet.refund(late, cause(late))
+        except NotYetApplicable:
+            pass
+        w.clock.advance(3_600)
+        await w.wallet.work()
+    escrow = await w.wallet.escrows.get(escrow_id(p.payment_id))
+    assert (escrow.status, escrow.refunded_fen) == ("settled", refund)
+    await w.check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a refund booked while a withdrawal not yet accepted by WeChat holds the balance is voided for "
+    "insufficient funds, and a voided transfer is final: the refund can never be booked; the withdrawal meanwhile "
+    "retries NOT_ENOUGH (ProviderBusy) for ever",
+)
+async def test_a_refund_after_settlement_racing_a_withdrawal_wechat_has_not_taken_is_booked_eventually() -> None:
+    w = await world()
+    p = await earned(w, 100_000)  # 99,400 in the WeChat balance
+    w.wechat.down("withdraw")
+    wd = await w.wallet.withdraw(SELLER, 90_000)  # reserved in the books; WeChat has not taken it
+    assert wd.status == "requested"
+    late = w.refund(p, 50_000)  # WeChat allows it: its balance still shows 99,400
+    w.wechat.up()
+    for _ in range(3):  # the consumer retries the refund, the worker the withdrawal
+        try:
+            await w.wallet.refund(late, cause(late))
+        except InsufficientFunds:
+            pass
+        w.clock.advance(3_600)
+        await w.wallet.work()
+    assert (await w.wallet.withdrawals.get(wd.withdrawal_id)).status == "failed"  # WeChat: NOT_ENOUGH
+    escrow = await w.wallet.escrows.get(escrow_id(p.payment_id))
+    assert escrow.refunded_fen == 50_000
+    assert (await balances(w))["available"] == 99_400 - 50_000
+    await w.check()
