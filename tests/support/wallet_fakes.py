@@ -450,9 +450,10 @@ class FakeAlipaySettle(_Faults):
         self.trades[trade_no] = AlipayTrade(trade_no, amount_fen, amount_fen)
         return trade_no
 
-    def refund(self, trade_no: str, amount_fen: int, *, seller_account: str | None = None) -> None:
-        """A refund of the trade: from the frozen funds before settlement; after it, the royalty is taken back from
-        the seller's account (ACQ.SELLER_BALANCE_NOT_ENOUGH when it is not there)."""
+    def refund(self, trade_no: str, amount_fen: int) -> None:
+        """A refund of the trade as payment asks it (no refund_royalty_parameters): from the frozen funds before
+        settlement; after it, Alipay pays it out of the platform's collecting account (ACQ.SELLER_BALANCE_NOT_ENOUGH
+        when it is not there)."""
         trade = self.trades[trade_no]
         if amount_fen > trade.total_fen - trade.refunded_fen:
             raise alipay_client.refusal(
@@ -461,11 +462,11 @@ class FakeAlipaySettle(_Faults):
         if not trade.settled:
             trade.frozen_fen -= amount_fen
         else:
-            if seller_account is None or self.balances[seller_account] < amount_fen:
+            if self.balances[PLATFORM_ALIPAY] < amount_fen:
                 raise alipay_client.refusal(
                     {"code": "40004", "sub_code": "ACQ.SELLER_BALANCE_NOT_ENOUGH", "sub_msg": "卖家余额不足"}, "refund"
                 )
-            self.balances[seller_account] -= amount_fen
+            self.balances[PLATFORM_ALIPAY] -= amount_fen
         trade.refunded_fen += amount_fen
 
     async def settle(
@@ -616,9 +617,7 @@ class WalletWorld:
             assert p.sub_mchid is not None
             self.wechat.refund(p.sub_mchid, p.provider_trade_no, out_refund_no, amount_fen)
         else:
-            self.alipay.refund(
-                p.provider_trade_no, amount_fen, seller_account=self.collection.alipay_accounts.get(p.seller_id)
-            )
+            self.alipay.refund(p.provider_trade_no, amount_fen)
         return PaymentRefunded(
             payment_id=p.payment_id,
             order_id=p.order_id,
