@@ -137,7 +137,7 @@ async def seed_ledger(db: Database, seller_id: str, entries: int) -> dict[str, A
     for i in range(entries // ENTRIES_PER_CYCLE):
         payment, order, withdrawal = f"pay_seed{i:07d}", f"ord_seed{i:07d}", f"wdr_seed{i:07d}"
         hold = flows.hold(payment, order, seller_id, "wechatpay", HELD_FEN)
-        release = flows.settlement(order, seller_id, "wechatpay", 0, HELD_FEN)[0]
+        release = flows.settlement(f"stl_seed{i:07d}", order, seller_id, "wechatpay", 0, HELD_FEN)[0]
         out = flows.withdrawal(withdrawal, seller_id, WITHDRAWN_FEN)
         for t in (hold, release, out):
             why = {"reason": t.reason, "order_id": t.order_id, "withdrawal_id": t.withdrawal_id}

@@ -99,6 +99,7 @@ class Books:
             reason=t.reason,
             order_id=t.order_id,
             withdrawal_id=t.withdrawal_id,
+            draw_reserved=t.draw_reserved,
         )
         cause = Cause(step_id(t.transfer_id, side, phase), causation_id=t.transfer_id)
         try:

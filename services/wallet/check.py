@@ -67,6 +67,7 @@ async def check_books(books: Books, store: WalletStore, *, full: bool = False) -
     mismatches: list[dict[str, Any]] = []
     totals = {"posted_fen": 0, "pending_debit_fen": 0, "pending_credit_fen": 0}
     negative: list[str] = []
+    overcommitted: list[str] = []
     for account_id in account_ids:
         replayed, mismatch = await _check_account(books, account_id, full)
         if mismatch is not None:
@@ -74,8 +75,12 @@ async def check_books(books: Books, store: WalletStore, *, full: bool = False) -
         totals["posted_fen"] += replayed[0]
         totals["pending_debit_fen"] += replayed[1]
         totals["pending_credit_fen"] += replayed[2]
-        if not may_go_negative(account_id) and replayed[0] - replayed[1] < 0:
+        if not may_go_negative(account_id) and replayed[0] < 0:
             negative.append(account_id)
+        elif not may_go_negative(account_id) and replayed[0] - replayed[1] < 0:
+            # A refund the provider made drew on money a pending withdrawal reserved (which the provider will
+            # refuse): transient, and listed; never a negative balance.
+            overcommitted.append(account_id)
     in_flight = [
         {
             k: doc.get(k)
@@ -90,6 +95,7 @@ async def check_books(books: Books, store: WalletStore, *, full: bool = False) -
         "full": full,
         "mismatches": mismatches,
         "negative_accounts": negative,
+        "overcommitted_accounts": overcommitted,
         "totals": totals,
         "sum_zero": sum_zero,
         "in_flight": in_flight,
@@ -114,9 +120,9 @@ async def _check_escrows(books: Books, store: WalletStore) -> dict[str, Any]:
         settlement = esc.get("settlement") or {}
         if esc.get("status") == "settled" and settlement.get("held_fen"):
             if settlement.get("fee_fen"):
-                expected.append(f"trf_fee:{esc['order_id']}")
+                expected.append(f"trf_fee:{settlement['out_request_no']}")
             if settlement.get("seller_fen"):
-                expected.append(f"trf_release:{esc['order_id']}")
+                expected.append(f"trf_release:{settlement['out_request_no']}")
         found = await asyncio.gather(*(status(t) for t in expected))
         for transfer_id, got in zip(expected, found, strict=True):
             if got != "posted":

@@ -21,6 +21,7 @@ from shared.events.wallet import (
     EscrowHeld,
     EscrowRefunded,
     EscrowReleased,
+    SettlementAbandoned,
     SettlementAttempted,
     SettlementCompleted,
     SettlementStarted,
@@ -62,6 +63,11 @@ class Escrow(BaseModel):
     refunds: dict[str, int] = Field(default_factory=dict)
     refunded_fen: int = 0
     settlement: Settlement | None = None
+    # The order completed: settled, being settled, or — after the provider refused a settlement for lack of frozen
+    # funds (a refund not booked yet) — to be settled anew from `resettle_at`.
+    completed: bool = False
+    resettle_at: datetime | None = None
+    abandoned: int = 0  # settlements the provider refused that way
 
     @property
     def exists(self) -> bool:
@@ -94,6 +100,11 @@ class StartSettlement(BaseModel):
     fee_cap_fen: int
 
 
+class AbandonSettlement(BaseModel):
+    reason: str
+    retry_at: datetime
+
+
 class RecordAttempt(BaseModel):
     reason: str
     retry_at: datetime
@@ -104,7 +115,7 @@ class CompleteSettlement(BaseModel):
     provider_status: str
 
 
-EscrowCommand = Hold | Refund | StartSettlement | RecordAttempt | CompleteSettlement
+EscrowCommand = Hold | Refund | StartSettlement | RecordAttempt | AbandonSettlement | CompleteSettlement
 
 
 def decide(state: Escrow, c: EscrowCommand) -> list[NewEvent]:
@@ -173,6 +184,19 @@ def decide(state: Escrow, c: EscrowCommand) -> list[NewEvent]:
                 )
             )
         ]
+    if isinstance(c, AbandonSettlement):
+        if state.status != "settling" or state.settlement is None:
+            return []
+        return [
+            NewEvent.of(
+                SettlementAbandoned(
+                    payment_id=state.payment_id,
+                    out_request_no=state.settlement.out_request_no,
+                    reason=c.reason[:500],
+                    retry_at=c.retry_at,
+                )
+            )
+        ]
     if isinstance(c, RecordAttempt):
         if state.status != "settling" or state.settlement is None:
             return []
@@ -208,7 +232,7 @@ def decide(state: Escrow, c: EscrowCommand) -> list[NewEvent]:
         events.append(
             NewEvent.of(
                 EscrowReleased(
-                    transfer_id=f"trf_release:{state.order_id}",
+                    transfer_id=f"trf_release:{s.out_request_no}",
                     order_id=state.order_id,
                     seller_id=state.seller_id,
                     amount_fen=s.seller_fen,
@@ -245,7 +269,19 @@ def evolve(state: Escrow, event: RecordedEvent) -> Escrow:
         )
         # Nothing left to settle (all of it refunded): settled without a provider step.
         status: EscrowStatus = "settling" if p["held_fen"] else "settled"
-        return state.model_copy(update={"status": status, "settlement": settlement})
+        return state.model_copy(
+            update={"status": status, "settlement": settlement, "completed": True, "resettle_at": None}
+        )
+    if event.type == "wallet.settlement_abandoned":
+        at = p["retry_at"]
+        return state.model_copy(
+            update={
+                "status": "held",
+                "settlement": None,
+                "resettle_at": datetime.fromisoformat(at) if isinstance(at, str) else at,
+                "abandoned": state.abandoned + 1,
+            }
+        )
     if event.type == "wallet.settlement_attempted" and state.settlement is not None:
         settlement = state.settlement.model_copy(
             update={
@@ -275,6 +311,7 @@ ESCROW: Aggregate[Escrow, EscrowCommand] = Aggregate(
         "wallet.escrow_refunded",
         "wallet.settlement_started",
         "wallet.settlement_attempted",
+        "wallet.settlement_abandoned",
         "wallet.settlement_completed",
         "wallet.escrow_released",
     ),

@@ -93,6 +93,7 @@ def refund_release(
         amount_fen=amount_fen,
         reason="payment_refunded",
         order_id=order_id,
+        draw_reserved=True,  # the provider has paid it back already: the books must record it
     )
 
 
@@ -134,18 +135,19 @@ def completion(
     if held_fen <= 0:
         return []
     fee, seller_fen = settlement_split(held_fen, rate_bp=rate_bp, cap_fen=cap_fen)
-    return settlement(order_id, seller_id, provider, fee, seller_fen)
+    return settlement(order_id, order_id, seller_id, provider, fee, seller_fen)
 
 
 def settlement(
-    order_id: str, seller_id: str, provider: Provider, fee_fen: int, seller_fen: int
+    settlement_no: str, order_id: str, seller_id: str, provider: Provider, fee_fen: int, seller_fen: int
 ) -> list[CreateTransfer]:
-    """The transfers of a settlement whose split is decided: the fee to the platform, the rest to the seller."""
+    """The transfers of a settlement whose split is decided — the fee to the platform, the rest to the seller —
+    named after its number (a settlement the provider refused is voided; the next one has a number of its own)."""
     transfers = []
     if fee_fen:
         transfers.append(
             CreateTransfer(
-                transfer_id=f"trf_fee:{order_id}",
+                transfer_id=f"trf_fee:{settlement_no}",
                 debit_account=frozen(seller_id, provider),
                 credit_account=fees(provider),
                 amount_fen=fee_fen,
@@ -156,7 +158,7 @@ def settlement(
     if seller_fen:
         transfers.append(
             CreateTransfer(
-                transfer_id=f"trf_release:{order_id}",
+                transfer_id=f"trf_release:{settlement_no}",
                 debit_account=frozen(seller_id, provider),
                 credit_account=released(seller_id, provider),
                 amount_fen=seller_fen,

@@ -79,6 +79,7 @@ class ApplyPhase(BaseModel):
     reason: str | None = None
     order_id: str | None = None
     withdrawal_id: str | None = None
+    draw_reserved: bool = False
 
 
 def _key(transfer_id: str, side: Side) -> str:
@@ -108,7 +109,10 @@ def decide_account(state: Account, c: ApplyPhase) -> list[NewEvent]:
     pending_debit = state.pending_debit_fen + d_debit
     pending_credit = state.pending_credit_fen + d_credit
     if c.side == "debit" and c.phase == "pending" and not may_go_negative(c.account_id):
-        if posted - pending_debit < 0:
+        # A fact the provider has already made (a refund) may draw on money reserved for transfers still pending
+        # (a withdrawal the provider will now refuse), never below a zero balance; anything else only on what is
+        # available.
+        if (posted - c.amount_fen < 0) if c.draw_reserved else (posted - pending_debit < 0):
             raise InsufficientFunds(
                 f"{c.account_id} cannot give {c.amount_fen} fen",
                 details={"available_fen": state.available_fen, "asked_fen": c.amount_fen},
@@ -186,6 +190,7 @@ class Transfer(BaseModel):
     reason: str = ""
     order_id: str | None = None
     withdrawal_id: str | None = None
+    draw_reserved: bool = False
     status: TransferStatus = "none"
     void_reason: str | None = None
 
@@ -199,6 +204,8 @@ class CreateTransfer(BaseModel):
     reason: str = Field(min_length=1, max_length=64)
     order_id: str | None = None
     withdrawal_id: str | None = None
+    # Set for what a provider has already done (a refund): see `decide_account`.
+    draw_reserved: bool = False
 
 
 class PostTransfer(BaseModel):
@@ -210,7 +217,7 @@ class VoidTransfer(BaseModel):
 
 
 TransferCommand = CreateTransfer | PostTransfer | VoidTransfer
-_TERMS = ("debit_account", "credit_account", "amount_fen", "reason", "order_id", "withdrawal_id")
+_TERMS = ("debit_account", "credit_account", "amount_fen", "reason", "order_id", "withdrawal_id", "draw_reserved")
 
 
 def decide_transfer(state: Transfer, c: TransferCommand) -> list[NewEvent]:

@@ -22,6 +22,7 @@ class WalletStore:
     async def ensure_indexes(self) -> None:
         # The worker's questions: settlements at the provider, withdrawals not finished.
         await self.escrows.create_index([("settling", 1)], name="settling")
+        await self.escrows.create_index([("resettle", 1)], name="resettle")
         await self.escrows.create_index([("order_id", 1)], name="order")
         await self.withdrawals.create_index([("open", 1)], name="open")
         await self.withdrawals.create_index([("seller_id", 1)], name="seller")
@@ -32,6 +33,7 @@ class WalletStore:
             return
         doc = escrow.model_dump()
         doc["settling"] = escrow.status == "settling"
+        doc["resettle"] = escrow.completed and escrow.status == "held"
         doc["attention"] = bool(escrow.settlement and escrow.settlement.attention)
         await project(self.escrows, f"esc_{escrow.payment_id}", seq, doc)
 
@@ -58,6 +60,11 @@ class WalletStore:
         for d in docs:
             d["retry_at"] = (d.get("settlement") or {}).get("retry_at")
         return [d["_id"] for d in self._due(docs, "retry_at", now, limit)]
+
+    async def resettlements_due(self, now: datetime, limit: int) -> list[str]:
+        """Completed orders whose settlement the provider refused for lack of frozen funds, due at `resettle_at`."""
+        docs = [d async for d in self.escrows.find({"resettle": True}, projection={"_id": 1, "resettle_at": 1})]
+        return [d["_id"] for d in self._due(docs, "resettle_at", now, limit)]
 
     async def withdrawals_due(self, now: datetime, limit: int) -> list[str]:
         """Open withdrawals: those the provider has not taken yet are due at `retry_at`; submitted ones are asked

@@ -21,6 +21,7 @@ from services.wallet.books import Books
 from services.wallet.collection import Collection
 from services.wallet.escrow import (
     ESCROW,
+    AbandonSettlement,
     CompleteSettlement,
     Escrow,
     Hold,
@@ -54,7 +55,7 @@ from shared.events.listing import OrderCompleted
 from shared.events.payment import PaymentRefunded, PaymentSucceeded
 from shared.ids import new_id
 from shared.providers.alipay import AlipayClient, Royalty
-from shared.providers.errors import ProviderMisconfigured, ProviderRejected, ProviderUnavailable
+from shared.providers.errors import ProviderBusy, ProviderMisconfigured, ProviderRejected, ProviderUnavailable
 from shared.providers.wechatpay import WechatPayClient
 from shared.streams import Streams, StreamStore
 
@@ -70,6 +71,14 @@ class CollectionNotActive(AppError):
 class NotYetApplicable(Exception):
     """An event that arrived before what it depends on (a refund or a completion before the payment's hold): an
     ordinary exception, so the consumer retries it with back-off and parks it with this reason if it never fits."""
+
+
+# What a provider answers when the frozen funds cannot cover a settlement (a refund it made is not booked yet).
+SHORT_OF_FROZEN_FUNDS = frozenset({"NOT_ENOUGH", "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR"})
+
+
+def _short_of_frozen_funds(exc: Exception) -> bool:
+    return getattr(exc, "provider_code", None) in SHORT_OF_FROZEN_FUNDS
 
 
 class StillProcessing(Exception):
@@ -185,6 +194,8 @@ class Wallet:
             # A settlement still at the provider: applied once it is done (retried by the consumer).
             raise NotYetApplicable(f"{exc.message} {exc.details}") from exc
         await self._refund_transfer(escrow, p.refund_id)
+        if escrow.completed and escrow.status == "held":
+            escrow = await self.resettle(p.payment_id)  # the refund the provider was short of is booked now
         return escrow
 
     async def _refund_transfer(self, escrow: Escrow, refund_id: str) -> None:
@@ -224,7 +235,9 @@ class Wallet:
     def _settlement_transfers(self, escrow: Escrow) -> list[CreateTransfer]:
         s = escrow.settlement
         assert s is not None
-        return flows.settlement(escrow.order_id, escrow.seller_id, escrow.provider, s.fee_fen, s.seller_fen)
+        return flows.settlement(
+            s.out_request_no, escrow.order_id, escrow.seller_id, escrow.provider, s.fee_fen, s.seller_fen
+        )
 
     async def settle(self, payment_id: str) -> Escrow:
         """One try of a started settlement at the provider: the books reserve the fee and the seller's part first
@@ -243,33 +256,54 @@ class Wallet:
                 raise InvalidState(f"settlement of {payment_id}: the hold does not cover it ({made.void_reason})")
         try:
             status = await self._attempt(lambda: self._provider_settle(escrow))
-        except (
-            ProviderUnavailable,
-            ProviderRejected,
-            ProviderMisconfigured,
-            StillProcessing,
-            CollectionNotActive,
-        ) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            assert escrow.settlement is not None
-            command = RecordAttempt(
-                reason=reason,
-                retry_at=self._retry_at(escrow.settlement.attempts),
-                attention_after=self.settings.attention_after_attempts,
-            )
-            escrow = (await self.escrows.run(escrow_id(payment_id), command)).state
-            log.warning(
-                "settlement of %s not done yet (attempt %d): %s",
-                payment_id,
-                escrow.settlement.attempts if escrow.settlement else 0,
-                reason,
-            )
-            return escrow
+        except (ProviderUnavailable, ProviderRejected) as exc:
+            if _short_of_frozen_funds(exc):
+                return await self._abandon(escrow, transfers, f"{type(exc).__name__}: {exc}")
+            return await self._settlement_not_done(escrow, exc)
+        except (ProviderMisconfigured, StillProcessing, CollectionNotActive) as exc:
+            return await self._settlement_not_done(escrow, exc)
         # The provider has moved the money: the books first, then the escrow says so (a crash in between posts again
         # on the next try, which the provider answers with the same result for the same number).
         for t in transfers:
             await self.books.post(t.transfer_id)
         return (await self.escrows.run(escrow_id(payment_id), CompleteSettlement(provider_status=status))).state
+
+    async def _settlement_not_done(self, escrow: Escrow, exc: Exception) -> Escrow:
+        assert escrow.settlement is not None
+        reason = f"{type(exc).__name__}: {exc}"
+        command = RecordAttempt(
+            reason=reason,
+            retry_at=self._retry_at(escrow.settlement.attempts),
+            attention_after=self.settings.attention_after_attempts,
+        )
+        escrow = (await self.escrows.run(escrow_id(escrow.payment_id), command)).state
+        attempts = escrow.settlement.attempts if escrow.settlement else 0
+        log.warning("settlement of %s not done yet (attempt %d): %s", escrow.payment_id, attempts, reason)
+        return escrow
+
+    async def _abandon(self, escrow: Escrow, transfers: list[CreateTransfer], reason: str) -> Escrow:
+        """The provider holds less frozen than the settlement asked for: a refund it made is not booked yet. The
+        settlement's reservations are voided and the escrow is held again, to be settled anew once the refund is
+        booked (`refund`), or by the worker after `retry_at`."""
+        command = AbandonSettlement(reason=reason, retry_at=self._retry_at(escrow.abandoned))
+        escrow = (await self.escrows.run(escrow_id(escrow.payment_id), command)).state
+        for t in transfers:
+            await self.books.void(t.transfer_id, "settlement_refused")
+        log.warning("settlement of %s abandoned: %s", escrow.payment_id, reason)
+        return escrow
+
+    async def resettle(self, payment_id: str) -> Escrow:
+        """Settle anew, under a new number, an escrow whose order completed and whose settlement was refused."""
+        escrow = await self.escrows.get(escrow_id(payment_id))
+        if not (escrow.completed and escrow.status == "held"):
+            return escrow
+        command = StartSettlement(
+            out_request_no=new_id("stl"),
+            fee_bp=self.settings.platform_fee_bp,
+            fee_cap_fen=self.settings.platform_fee_cap_fen,
+        )
+        await self.escrows.run(escrow_id(payment_id), command)
+        return await self.settle(payment_id)
 
     async def _provider_settle(self, escrow: Escrow) -> str:
         s = escrow.settlement
@@ -418,16 +452,25 @@ class Wallet:
         except ProviderRejected as exc:
             await self._fail(w, f"{exc.provider_code}: {exc.message}")
             return await self.withdrawals.get(withdrawal_id)
+        except ProviderBusy as exc:
+            if exc.provider_code != "NOT_ENOUGH":
+                return await self._withdrawal_not_done(w, exc)
+            # The provider's balance no longer covers it (a refund it made since the books reserved the amount):
+            # nothing was withdrawn, so the withdrawal fails and gives its amount and quota back.
+            return await self._fail(w, f"insufficient_funds_at_provider: {exc}")
         except (ProviderUnavailable, ProviderMisconfigured) as exc:
-            command = Attempted(
-                reason=f"{type(exc).__name__}: {exc}",
-                retry_at=self._retry_at(w.attempts),
-                attention_after=self.settings.attention_after_attempts,
-            )
-            return (await self.withdrawals.run(withdrawal_id, command)).state
+            return await self._withdrawal_not_done(w, exc)
         w = (await self.withdrawals.run(withdrawal_id, Submitted(withdraw_id=answer.get("withdraw_id")))).state
         await self._poll_later(w)
         return w
+
+    async def _withdrawal_not_done(self, w: Withdrawal, exc: Exception) -> Withdrawal:
+        command = Attempted(
+            reason=f"{type(exc).__name__}: {exc}",
+            retry_at=self._retry_at(w.attempts),
+            attention_after=self.settings.attention_after_attempts,
+        )
+        return (await self.withdrawals.run(w.withdrawal_id, command)).state
 
     async def _poll_later(self, w: Withdrawal) -> None:
         """A submitted withdrawal is asked about after `poll_after_s` unless its notification comes first."""
@@ -451,12 +494,7 @@ class Wallet:
             try:
                 resource = await self.wechat.query_withdrawal(w.out_request_no, w.sub_mchid)
             except (ProviderUnavailable, ProviderRejected, ProviderMisconfigured) as exc:
-                command = Attempted(
-                    reason=f"{type(exc).__name__}: {exc}",
-                    retry_at=self._retry_at(w.attempts),
-                    attention_after=self.settings.attention_after_attempts,
-                )
-                return (await self.withdrawals.run(withdrawal_id, command)).state
+                return await self._withdrawal_not_done(w, exc)
         if (
             int(resource.get("amount", w.amount_fen)) != w.amount_fen
             or resource.get("sub_mchid", w.sub_mchid) != w.sub_mchid
@@ -502,6 +540,12 @@ class Wallet:
         for esc in await self.store.settlements_due(now, batch):
             try:
                 escrow = await self.settle(esc.removeprefix("esc_"))
+                settled += escrow.status == "settled"
+            except Exception:
+                log.exception("settlement %s", esc)
+        for esc in await self.store.resettlements_due(now, batch):
+            try:
+                escrow = await self.resettle(esc.removeprefix("esc_"))
                 settled += escrow.status == "settled"
             except Exception:
                 log.exception("settlement %s", esc)

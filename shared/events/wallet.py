@@ -82,6 +82,8 @@ class TransferPending(Payload):
     reason: str
     order_id: str | None = None
     withdrawal_id: str | None = None
+    # A fact the provider has already made (a refund): it may draw on money reserved for pending transfers.
+    draw_reserved: bool = False
 
 
 @register("wallet.transfer_posted")
@@ -157,6 +159,17 @@ class SettlementAttempted(Payload):
     reason: str
     retry_at: AwareDatetime
     attention: bool
+
+
+@register("wallet.settlement_abandoned")
+class SettlementAbandoned(Payload):
+    """The provider refused the settlement for lack of frozen funds: a refund it made is not booked yet. The escrow
+    is held again; once the refund is booked it is settled anew, under a new number, on what is left."""
+
+    payment_id: str
+    out_request_no: str
+    reason: str
+    retry_at: AwareDatetime
 
 
 @register("wallet.settlement_completed")

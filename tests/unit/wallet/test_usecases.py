@@ -441,14 +441,9 @@ async def test_a_completion_overtaking_a_partial_wechat_refund_settles_and_the_r
     await w.check()
 
 
-# ------------------------------------------------------------------------------- known bug: refund vs completion
+# ------------------------------------------------------------------------ a refund overtaken, a withdrawal raced
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a settlement decided before a refund the provider already made is booked asks the provider for more "
-    "than is still frozen (refused for ever), and the refund waits for the settlement: neither ever applies",
-)
 @pytest.mark.parametrize(
     ("provider", "amount", "refund"),
     [("wechatpay", 26_800, 26_800), ("wechatpay", 26_800, 26_700), ("alipay", 26_800, 1_000)],
@@ -475,12 +470,6 @@ async def test_a_completion_delivered_before_a_refund_the_provider_made_still_se
     await w.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a refund booked while a withdrawal not yet accepted by WeChat holds the balance is voided for "
-    "insufficient funds, and a voided transfer is final: the refund can never be booked; the withdrawal meanwhile "
-    "retries NOT_ENOUGH (ProviderBusy) for ever",
-)
 async def test_a_refund_after_settlement_racing_a_withdrawal_wechat_has_not_taken_is_booked_eventually() -> None:
     w = await world()
     p = await earned(w, 100_000)  # 99,400 in the WeChat balance

@@ -162,11 +162,6 @@ class Model:
             p = self.payments[op[1] % len(self.payments)]
             if p.payment_id in self.completed and not op[2]:
                 return
-            if self.unbooked[p.payment_id]:
-                # KNOWN BUG (test_usecases.py::test_a_completion_delivered_before_a_refund_the_provider_made_…):
-                # a settlement decided while a refund the provider made is not booked yet never completes. Until it
-                # is fixed, an order completes only once its refunds are in the books.
-                return
             self.completed.add(p.payment_id)
             self.completing.add(p.payment_id)
             try:
@@ -180,8 +175,6 @@ class Model:
             amount = left if percent == 100 else max(1, left * percent // 100)
             if left <= 0:
                 return
-            if p.payment_id in self.completing or (p.payment_id in self.completed and not self.settled_at_provider(p)):
-                return  # the same known bug: no refund between the settlement's start and the provider taking it
             if p.provider == "alipay" and p.payment_id in self.completed:
                 return  # payment refunds Alipay orders only while held (the wallet parks one after settlement)
             try:
