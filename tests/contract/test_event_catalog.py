@@ -27,7 +27,8 @@ INTERNAL = {
     "payment.refund_processing payment.refund_abnormal agreement.requested agreement.charge_reserved "
     "agreement.charge_released",
     "wallet": "wallet.transfer_pending wallet.transfer_posted wallet.transfer_voided wallet.account_entry "
-    "wallet.escrow_refunded wallet.settlement_started wallet.settlement_attempted wallet.settlement_completed "
+    "wallet.escrow_refunded wallet.settlement_started wallet.settlement_attempted wallet.settlement_abandoned "
+    "wallet.settlement_completed "
     "wallet.withdrawal_requested wallet.withdrawal_submitted wallet.withdrawal_attempted wallet.withdrawal_returned "
     "wallet.withdrawal_quota_reserved wallet.withdrawal_quota_released",
     "wallet_collection": "wallet.shop_recorded wallet.shop_level_recorded wallet.invitation_batch_started "
