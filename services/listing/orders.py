@@ -158,6 +158,7 @@ class CloseRefund(BaseModel):
 class CompleteRefund(BaseModel):
     refund_id: str
     amount_fen: int = Field(gt=0)
+    now: datetime
 
 
 OrderCommand = (
@@ -349,14 +350,31 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
             )
         ]
     # CompleteRefund
-    if state.status == "refunded" and state.refund_id == command.refund_id:
+    if (state.status == "refunded" and state.refund_id == command.refund_id) or (
+        command.refund_id in state.closed_refund_ids
+    ):
         return []
     if state.status != "refunding" or state.refund_id != command.refund_id:
         raise InvalidState(
             "no open refund case with this id", details={"status": state.status, "refund_id": state.refund_id}
         )
-    if command.amount_fen > state.amount_fen:
+    if state.refunded_fen + command.amount_fen > state.amount_fen:
         raise PaymentMismatch("refund exceeds the order amount", details={"order_fen": state.amount_fen})
+    if state.refunded_fen + command.amount_fen < state.amount_fen:
+        # Refunded in part: the trade goes on (back where it was, auto-confirm resumes), so the rest of the money is
+        # settled to the seller when the order completes.
+        back = "shipped" if state.shipment is not None else "paid"
+        resume = None
+        if back == "shipped":
+            resume = (command.now + timedelta(seconds=state.refund_paused_remaining_s or 0.0)).isoformat()
+        closed = OrderRefundClosed(
+            **_parties(state),
+            refund_id=command.refund_id,
+            status=back,
+            auto_confirm_at=resume,
+            refunded_fen=state.refunded_fen + command.amount_fen,
+        )
+        return [NewEvent.of(closed)]
     return [
         NewEvent.of(
             OrderRefunded(
@@ -436,6 +454,8 @@ def evolve_order(state: Order, event: RecordedEvent) -> Order:
         }
     elif event.type == "order.refund_closed":
         resume = p.get("auto_confirm_at")
+        if p.get("refunded_fen") is not None:
+            update["refunded_fen"] = p["refunded_fen"]
         update |= {
             "status": p["status"],
             "refund_id": None,

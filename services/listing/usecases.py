@@ -249,7 +249,8 @@ class Listing:
         return await self._order(order_id, CloseRefund(refund_id=refund_id, now=self.clock.now()), cause)
 
     async def complete_refund(self, order_id: str, refund_id: str, amount_fen: int, cause: Cause) -> Order:
-        return await self._order(order_id, CompleteRefund(refund_id=refund_id, amount_fen=amount_fen), cause)
+        command = CompleteRefund(refund_id=refund_id, amount_fen=amount_fen, now=self.clock.now())
+        return await self._order(order_id, command, cause)
 
     async def settle_item(self, order: Order) -> None:
         """Bring the item in line with its order: closed → back on sale, paid → sold, refunded in full → off sale."""

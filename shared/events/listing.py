@@ -190,6 +190,8 @@ class OrderRefundClosed(Payload):
     buyer_id: str
     status: Literal["paid", "shipped"]
     auto_confirm_at: AwareDatetime | None = None
+    # Set when the case refunded part of the order: what the order has had refunded in all; the trade goes on.
+    refunded_fen: int | None = Field(default=None, ge=0)
 
 
 @register("order.refunded")

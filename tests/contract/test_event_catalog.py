@@ -31,6 +31,7 @@ INTERNAL = {
     "wallet.settlement_completed "
     "wallet.withdrawal_requested wallet.withdrawal_submitted wallet.withdrawal_attempted wallet.withdrawal_returned "
     "wallet.withdrawal_quota_reserved wallet.withdrawal_quota_released",
+    "refund": "refund.order_recorded refund.escalated refund.decided refund.return_received refund.failed",
     "wallet_collection": "wallet.shop_recorded wallet.shop_level_recorded wallet.invitation_batch_started "
     "wallet.invitation_batch_completed wallet.onboarding_requested wallet.onboarding_submitted "
     "wallet.onboarding_refused wallet.onboarding_state_changed wallet.settlement_card_change_requested "

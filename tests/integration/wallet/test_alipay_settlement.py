@@ -44,5 +44,7 @@ async def test_an_alipay_settlement_that_times_out_is_retried_with_the_same_numb
     assert account["royalty_in"] == "266.39"
     summary = await wallet.ok("GET", f"/sellers/{seller}/wallet")
     assert summary["alipay"] == {"frozen_fen": 0, "settled_fen": 26_800 - 161}
-    check = await eventually(lambda: wallet.check(providers=False), until=lambda c: not c["in_flight"], what="idle")
+    check = await eventually(
+        lambda: wallet.check(providers=False), until=lambda c: c["ok"] and not c["in_flight"], what="idle"
+    )
     assert check["ok"], check

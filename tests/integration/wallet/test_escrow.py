@@ -40,6 +40,8 @@ async def test_a_wechat_payment_is_held_refunded_in_part_and_settled_with_the_fe
     top = statement["items"][0]
     assert (top["order_id"], top["amount_fen"], top["reason"]) == (paid["order_id"], 19_880, "proceeds_released")
 
-    check = await eventually(wallet.check, until=lambda c: not c["in_flight"], what="nothing in flight")
+    check = await eventually(
+        wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
+    )
     assert check["ok"], check
     assert check["sum_zero"] and not check["mismatches"] and check["providers"]["ok"], check

@@ -32,5 +32,7 @@ async def test_the_wallet_killed_mid_consume_loses_nothing_and_doubles_nothing(w
         transfers = [d async for d in wallet.db["transfers"].find({"order_id": p["order_id"]})]
         assert sorted(t["reason"] for t in transfers) == ["payment_held", "platform_fee", "proceeds_released"]
         assert all(t["status"] == "posted" for t in transfers)
-    check = await eventually(wallet.check, until=lambda c: not c["in_flight"], what="nothing in flight")
+    check = await eventually(
+        wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
+    )
     assert check["ok"], check

@@ -52,7 +52,9 @@ async def test_fifty_concurrent_withdrawals_never_take_more_than_the_balance(wal
     statuses = sorted((w["status"], w["reason"]) for w in listed["items"])
     # Those that lost the race to the balance are on record as refused by the books, having reserved nothing.
     assert statuses == [("failed", "insufficient_funds")] * 21 + [("succeeded", None)] * 29
-    check = await eventually(wallet.check, until=lambda c: not c["in_flight"], what="nothing in flight")
+    check = await eventually(
+        wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
+    )
     assert check["ok"], check
 
 
@@ -107,5 +109,7 @@ async def test_a_failure_and_a_bank_return_each_restore_the_balance_exactly_once
     lines = await wallet.ok("GET", f"/sellers/{seller}/statements", account="wechat_available", limit=100)
     returns = [x for x in lines["items"] if x["reason"] == "withdrawal_returned"]
     assert [x["amount_fen"] for x in returns] == [5_000, 5_000]  # pending, then posted: one correcting transfer
-    check = await eventually(wallet.check, until=lambda c: not c["in_flight"], what="nothing in flight")
+    check = await eventually(
+        wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
+    )
     assert check["ok"], check

@@ -298,28 +298,47 @@ def test_a_case_closing_before_listing_saw_it_open_waits_instead_of_being_droppe
 
 
 def test_closing_a_case_that_ended_in_a_refund_changes_nothing() -> None:
-    state = run(OpenRefund(refund_id="rfd_1", now=T0), CompleteRefund(refund_id="rfd_1", amount_fen=100), state=paid())
+    state = run(
+        OpenRefund(refund_id="rfd_1", now=T0), CompleteRefund(refund_id="rfd_1", amount_fen=100, now=T0), state=paid()
+    )
     _, events = apply(ORDER, state, CloseRefund(refund_id="rfd_1", now=T0))
     assert events == []
 
 
 def test_a_completed_refund_makes_the_order_refunded() -> None:
     state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
-    state, events = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_000))
+    state, events = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_000, now=T0))
     assert types(events) == ["order.refunded"] and state.status == "refunded" and state.refunded_fen == 35_000
     assert_contract(events)
-    _, again = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_000))
+    _, again = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_000, now=T0))
     assert again == []
+
+
+def test_a_refund_in_part_puts_the_order_back_where_it_was_so_it_can_complete() -> None:
+    state = run(OpenRefund(refund_id="rfd_1", now=T0), state=shipped())
+    state, events = apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=10_000, now=T0))
+    assert types(events) == ["order.refund_closed"] and state.status == "shipped" and state.refunded_fen == 10_000
+    assert state.auto_confirm_at is not None  # auto-confirm resumes
+    assert_contract(events)
+    assert apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=10_000, now=T0))[1] == []
+    state = run(OpenRefund(refund_id="rfd_2", now=T0), state=state)
+    state, events = apply(ORDER, state, CompleteRefund(refund_id="rfd_2", amount_fen=25_000, now=T0))
+    assert types(events) == ["order.refunded"] and state.status == "refunded"
+    with pytest.raises(PaymentMismatch):  # never more than the order in all
+        over = run(OpenRefund(refund_id="rfd_3", now=T0), state=paid())
+        over, _ = apply(ORDER, over, CompleteRefund(refund_id="rfd_3", amount_fen=30_000, now=T0))
+        over = run(OpenRefund(refund_id="rfd_4", now=T0), state=over)
+        apply(ORDER, over, CompleteRefund(refund_id="rfd_4", amount_fen=5_001, now=T0))
 
 
 def test_a_refund_completes_only_for_the_open_case_and_within_the_order_amount() -> None:
     with pytest.raises(InvalidState):
-        apply(ORDER, paid(), CompleteRefund(refund_id="rfd_1", amount_fen=100))
+        apply(ORDER, paid(), CompleteRefund(refund_id="rfd_1", amount_fen=100, now=T0))
     state = run(OpenRefund(refund_id="rfd_1", now=T0), state=paid())
     with pytest.raises(InvalidState):
-        apply(ORDER, state, CompleteRefund(refund_id="rfd_2", amount_fen=100))
+        apply(ORDER, state, CompleteRefund(refund_id="rfd_2", amount_fen=100, now=T0))
     with pytest.raises(PaymentMismatch):
-        apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_001))
+        apply(ORDER, state, CompleteRefund(refund_id="rfd_1", amount_fen=35_001, now=T0))
 
 
 def test_the_timeline_lists_every_step_with_its_actor() -> None:
