@@ -109,7 +109,7 @@ def test_a_return_is_shipped_confirmed_and_approved_or_auto_refunded_after_ten_d
     confirmed, t = step(s, ConfirmReturn(refund_id="rfd_1", seller_id=SELLER, now=T0))
     assert t == ["refund.return_received", "refund.approved"] and confirmed.cases["rfd_1"].status == "approved"
     auto, t = step(s, Expire(refund_id="rfd_1", now=T0 + timedelta(days=10), durations=D))
-    assert t == ["refund.return_received", "refund.approved"]
+    assert t == ["refund.return_received", "refund.approved"] and auto.cases["rfd_1"].timeline[-2].actor == "system"
 
 
 @pytest.mark.parametrize("method", ["courier_pickup", "service_point"])
