@@ -136,8 +136,9 @@ async def refunds(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIter
 
 @pytest.fixture(scope="session")
 async def fast_refunds(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[RefundClient]:
-    """The seller answers within 2 s, a return is confirmed within 2 s, swept every 0.2 s."""
-    env = {"SELLER_RESPONSE_S": "2", "RETURN_CONFIRM_S": "2", "SWEEP_INTERVAL_S": "0.2"}
+    """The seller answers within 2 s, a return is confirmed within 2 s, a refused refund is asked again after 1 s,
+    swept every 0.2 s."""
+    env = {"SELLER_RESPONSE_S": "2", "RETURN_CONFIRM_S": "2", "REFUND_RETRY_S": "1", "SWEEP_INTERVAL_S": "0.2"}
     async for client in _refund("refund-fast", env, mongo_client, log_dir):
         yield client
 

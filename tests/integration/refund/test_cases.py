@@ -136,3 +136,39 @@ async def test_timers_agree_for_a_silent_seller_and_refund_an_unconfirmed_return
         world.wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
     )
     assert check["ok"], check
+
+
+async def test_a_refund_refused_first_is_asked_again_under_a_new_id_and_a_duplicate_answer_changes_nothing(
+    world: World, fast_refunds: RefundClient
+) -> None:
+    order = await world.paid_order("alipay", price_fen=12_000)
+    buyer = order["buyer_id"]
+    rule = {"target": "alipay.trade.refund", "action": "refuse", "code": "ACQ.TRADE_STATUS_ERROR"}
+    await world.wallet.sandbox_post("/sandbox/faults", rule, expect=201)
+    case = await fast_refunds.open(order, reason="不想要了")
+    rid = case["id"]
+    done = await fast_refunds.case(rid, buyer, until=lambda c: c["status"] == "refunded", what="refunded at last")
+    steps = [e["type"] for e in done["timeline"]]
+    assert steps == ["requested", "agreed", "approved", "refund_failed", "approved", "refunded"], steps
+    assert len(done["refund_ids"]) == 2 and done["refund_ids"][0] == rid and done["refunded_fen"] == 12_000
+
+    # payment.refunded published twice (the same fact under another event id): the case is refunded once.
+    entries = [d async for d in world.payments.db["stream_entries"].find({"stream_id": order["payment_id"]})]
+    refunded = next(e for d in entries for e in d["events"] if e["type"] == "payment.refunded")
+    again = await world.payments.publish(
+        "payment.refunded", refunded["payload"], order["payment_id"], producer="payment"
+    )
+    inbox = f"{fast_refunds.name}:{again.event_id}"
+    await eventually(
+        lambda: fast_refunds.db["processed_events"].find_one({"_id": inbox}), until=bool, what="the duplicate consumed"
+    )
+    after = await fast_refunds.case(rid, buyer)
+    assert after["refunded_fen"] == 12_000 and [e["type"] for e in after["timeline"]] == steps
+    stream = [d async for d in fast_refunds.db["stream_entries"].find({"stream_id": f"aso_{order['id']}"})]
+    assert [e["type"] for d in stream for e in d["events"]].count("refund.completed") == 1
+    escrow = await world.wallet.escrow(order["payment_id"], until=lambda e: e["refunded_fen"] == 12_000)
+    assert escrow["held_fen"] == 0
+    check = await eventually(
+        world.wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
+    )
+    assert check["ok"], check
