@@ -172,3 +172,29 @@ async def test_a_refund_refused_first_is_asked_again_under_a_new_id_and_a_duplic
         world.wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
     )
     assert check["ok"], check
+
+
+async def test_a_rejected_case_escalated_to_the_platform_is_refunded_in_part_by_its_decision(
+    world: World, refunds: RefundClient
+) -> None:
+    order = await world.paid_order("alipay", price_fen=20_000)
+    buyer, seller = order["buyer_id"], order["seller_id"]
+    rid = (await refunds.open(order, reason="有划痕"))["id"]
+    await refunds.ok("POST", f"/refunds/{rid}/reject", {"seller_id": seller, "reason": "发货前无划痕"})
+    escalated = await refunds.ok("POST", f"/refunds/{rid}/escalate", {"buyer_id": buyer, "reason": "有照片为证"})
+    assert escalated["status"] == "escalated"
+    again = await refunds.call("POST", f"/refunds/{rid}/escalate", {"buyer_id": buyer})
+    assert (again.status, again.body["error"]["code"]) == (409, "already_escalated")
+    decision = {"admin": "ops_1", "outcome": "refund", "amount_fen": 5_000, "reason": "双方各担部分责任"}
+    decided = await refunds.ok("POST", f"/refunds/{rid}/decide", decision)
+    assert (decided["status"], decided["decision"], decided["amount_fen"]) == ("approved", "双方各担部分责任", 5_000)
+    done = await refunds.case(rid, buyer, until=lambda c: c["status"] == "refunded", what="refunded")
+    assert [e["type"] for e in done["timeline"]] == [
+        "requested", "rejected", "escalated", "decided", "approved", "refunded",
+    ]  # fmt: skip
+    assert done["timeline"][3]["actor"] == "admin" and done["refunded_fen"] == 5_000
+    await world.wallet.escrow(order["payment_id"], until=lambda e: e["refunded_fen"] == 5_000)
+    check = await eventually(
+        world.wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"
+    )
+    assert check["ok"], check
