@@ -478,8 +478,12 @@ class Wallet:
         await self.store.withdrawals.update_one({"_id": w.withdrawal_id}, {"$set": {"retry_at": at}})
 
     async def _fail(self, w: Withdrawal, reason: str) -> Withdrawal:
-        w = (await self.withdrawals.run(w.withdrawal_id, Fail(reason=reason))).state
+        """The books first (the reservation voided), then the withdrawal says so, then the day's quota is given back:
+        whoever sees it failed sees the balance restored; a crash in between is finished by the next report."""
+        if w.status in ("succeeded", "returned"):
+            raise InvalidState("the withdrawal succeeded", details={"withdrawal_id": w.withdrawal_id})
         await self.books.void(flows.withdrawal(w.withdrawal_id, w.seller_id, w.amount_fen).transfer_id, reason[:64])
+        w = (await self.withdrawals.run(w.withdrawal_id, Fail(reason=reason))).state
         await self.quotas.run(quota_id(w.seller_id, w.day), Release(withdrawal_id=w.withdrawal_id))
         return w
 
@@ -509,12 +513,12 @@ class Wallet:
                 w = (await self.withdrawals.run(withdrawal_id, Succeed())).state
             await self.books.post(transfer_id)  # a crash after the event and before the post: posted now
             if status == "REFUND":
+                await self.books.make(flows.bank_return(w.withdrawal_id, w.seller_id, w.amount_fen))
                 w = (
                     await self.withdrawals.run(
                         withdrawal_id, BankReturn(reason=str(resource.get("reason") or "bank return"))
                     )
                 ).state
-                await self.books.make(flows.bank_return(w.withdrawal_id, w.seller_id, w.amount_fen))
             return w
         if status in ("FAIL", "CLOSE"):
             return await self._fail(w, str(resource.get("reason") or status))

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aio_pika
+
 ROOT = Path(__file__).resolve().parents[2]
 MONGO_URL = os.environ.get("TEST_MONGO_URL", "mongodb://127.0.0.1:27017/")
 AMQP_BASE_URL = os.environ.get("TEST_AMQP_BASE_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -141,3 +143,15 @@ def jaeger_trace_spans(trace_id: str) -> list[dict[str, Any]]:
             for span in ss.get("spans", []):
                 spans.append({**span, "service": attrs.get("service.name")})
     return spans
+
+
+SERVICE_QUEUE_SUFFIXES = ("events", "events.dlq", "events.retry.200ms", "events.retry.500ms")
+
+
+async def delete_service_queues(service: str) -> None:
+    """Remove the queues a service process under test declared (its events, retries and dead letters)."""
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for suffix in SERVICE_QUEUE_SUFFIXES:
+            await channel.queue_delete(f"{service}.{suffix}")

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 
@@ -23,11 +22,9 @@ from tests.integration.payment.conftest import PaymentClient, payment_sandbox  #
 from tests.integration.payment.conftest import payments as payments
 from tests.integration.wallet.conftest import WalletClient
 from tests.integration.wallet.conftest import wallet as wallet
-from tests.support.infra import AMQP_URL, eventually
+from tests.support.infra import delete_service_queues, eventually
 from tests.support.internal_api import TOKEN, InternalApi, service_env
 from tests.support.processes import ServiceProcess
-
-QUEUE_SUFFIXES = ("events", "events.dlq", "events.retry.200ms", "events.retry.500ms")
 
 
 @dataclass
@@ -121,11 +118,7 @@ async def _refund(name: str, env: dict[str, str], mongo_client: Client, log_dir:
     finally:
         process.stop()
         await mongo_client.drop_database(db_name)
-        connection = await aio_pika.connect_robust(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            for suffix in QUEUE_SUFFIXES:
-                await channel.queue_delete(f"{service}.{suffix}")
+        await delete_service_queues(service)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 
@@ -19,12 +18,10 @@ from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.integration.payment.conftest import PaymentClient, payment_sandbox  # noqa: F401
 from tests.integration.payment.conftest import payments as payments  # the fixture, re-exported
-from tests.support.infra import AMQP_URL, eventually
+from tests.support.infra import delete_service_queues, eventually
 from tests.support.internal_api import TOKEN, InternalApi, service_env
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
-
-QUEUE_SUFFIXES = ("events", "events.dlq", "events.retry.200ms", "events.retry.500ms")
 
 
 def activation() -> dict[str, Any]:
@@ -175,8 +172,4 @@ async def wallet(payments: PaymentClient, mongo_client: Client, log_dir: Path) -
     finally:
         process.stop()
         await mongo_client.drop_database(db_name)
-        connection = await aio_pika.connect_robust(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            for suffix in QUEUE_SUFFIXES:
-                await channel.queue_delete(f"{service}.{suffix}")
+        await delete_service_queues(service)
