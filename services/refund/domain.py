@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.refund.carriers import validate_return_shipment
 from shared.aggregate import Aggregate, NewEvent, RecordedEvent
 from shared.channels import check_return_method, policy
 from shared.errors import AppError, Conflict, InvalidState, NotFound, ValidationFailed
@@ -470,8 +471,6 @@ def _decide_open(state: AfterSale, c: Open) -> list[NewEvent]:
 
 
 def _decide_ship(state: AfterSale, case: Case, c: ShipReturn) -> list[NewEvent]:
-    from services.refund.carriers import validate_return_shipment
-
     order = state.order
     assert order is not None
     _mine(state, c.refund_id, buyer=c.buyer_id)
