@@ -74,15 +74,16 @@ async def _plan(wechat: Wechat, sub_mchid: str, out_order_no: str, fault: Active
 
 
 async def finish_split(wechat: Wechat, sub_mchid: str, out_order_no: str, command_id: str | None) -> None:
-    """The split is carried out: the receivers (the platform) are credited, then the seller's pending money leaves
-    and the split is FINISHED — in that order, so whoever sees it FINISHED sees the receivers paid. Each step is
-    keyed, so a retry after a crash completes what is missing and repeats nothing."""
-    split = (await wechat.store.account(sub_mchid)).splits[out_order_no]
-    for receiver in split.receivers:
+    """The split is carried out: the seller's pending money leaves, the receivers (the platform) are credited.
+    Each step is keyed, so a retry after a crash completes what is missing and repeats nothing."""
+    outcome = await wechat.store.run_account(
+        sub_mchid, d.FinishSplit(out_order_no, wechat.now()), command_id=command_id
+    )
+    done = outcome.state.splits[out_order_no]
+    for receiver in done.receivers:
         credit = d.Receive(f"split:{sub_mchid}:{out_order_no}", int(receiver["amount"]), wechat.now())
         account = str(receiver["receiver_account"])
         await wechat.store.run_account(account, credit, command_id=f"wechat.split:{sub_mchid}:{out_order_no}:{account}")
-    await wechat.store.run_account(sub_mchid, d.FinishSplit(out_order_no, wechat.now()), command_id=command_id)
 
 
 async def query_split(call: Call) -> Reply:
