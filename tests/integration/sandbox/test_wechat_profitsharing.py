@@ -14,6 +14,7 @@ from tests.integration.sandbox.ecommerce_support import (
     register_seller,
 )
 from tests.integration.sandbox.wechat_support import fresh, notifications_to, notify_path, verified
+from tests.support.infra import eventually
 
 
 def refund_body(order: PartnerOrder, out_refund_no: str, refund: int, **more: object) -> dict[str, object]:
@@ -51,7 +52,12 @@ async def test_a_paid_order_is_frozen_then_split_to_the_platform_and_finished_to
     assert accepted["receivers"][0]["receiver_account"] == SP_MCHID and accepted["receivers"][0]["amount"] == 100
     done = await wechat.split_status(order, out_order_no, "FINISHED")
     assert done["order_id"] == accepted["order_id"] and done["receivers"][0]["result"] == "SUCCESS"
-    assert (await wechat.account(SP_MCHID))["available_fen"] == platform_before + 100
+    # The receiver's credit is the settler's next step after FINISHED: it follows within moments.
+    await eventually(
+        lambda: wechat.account(SP_MCHID),
+        until=lambda a: a["available_fen"] == platform_before + 100,
+        what="the platform credited",
+    )
     assert (await wechat.amounts(order.transaction_id)).ok()["unsplit_amount"] == 900
     assert await wechat.balances(seller) == (0, 900, 0)
     # The same out_order_no again is the same split, never a second one.

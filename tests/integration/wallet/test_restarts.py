@@ -26,7 +26,9 @@ async def test_the_wallet_killed_mid_consume_loses_nothing_and_doubles_nothing(w
     await wallet.process.start()
 
     for p in paid:
-        escrow = await wallet.escrow(p["id"], until=lambda e: e["status"] == "settled", what=f"{p['id']} settled")
+        escrow = await wallet.escrow(
+            p["id"], until=lambda e: e["status"] == "settled", what=f"{p['id']} settled", timeout_s=45
+        )
         fee = min(6_000, (p["amount_fen"] * 60 + 5_000) // 10_000)
         assert (escrow["settlement"]["fee_fen"], escrow["settlement"]["seller_fen"]) == (fee, p["amount_fen"] - fee)
         transfers = [d async for d in wallet.db["transfers"].find({"order_id": p["order_id"]})]
