@@ -5,8 +5,6 @@ the status-only one the mini-program gets, with a pointer to the app."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any, Literal
 
 from aiohttp import web
@@ -30,6 +28,7 @@ from shared.fields import UserId
 from shared.fields import iso as _iso
 from shared.http.app import json_response, parse_body, parse_query
 from shared.ids import new_id
+from shared.pagination import decode_cursor, encode_cursor
 
 
 class Body(BaseModel):
@@ -172,7 +171,7 @@ async def list_cases(request: web.Request) -> web.Response:
     if (query.buyer_id is None) == (query.seller_id is None):
         raise ValidationFailed("name the buyer or the seller", details={"query": "buyer_id or seller_id"})
     field, user = ("buyer_id", query.buyer_id) if query.buyer_id else ("seller_id", query.seller_id)
-    before = _cursor(query.cursor) if query.cursor else None
+    before = decode_cursor(query.cursor, f"cases:{field}")[1] if query.cursor else None
     assert user is not None
     rows = await request.app[REFUNDS].store.cases_of(field, user, query.limit, before)
     items = [
@@ -181,18 +180,9 @@ async def list_cases(request: web.Request) -> web.Response:
         for r in rows[: query.limit]
     ]
     more = len(rows) > query.limit
-    cursor = base64.urlsafe_b64encode(rows[query.limit - 1]["_id"].encode()).decode() if more else None
+    last = rows[query.limit - 1]["_id"] if more else None
+    cursor = encode_cursor(f"cases:{field}", last, last) if last else None
     return json_response({"items": items, "next_cursor": cursor})
-
-
-def _cursor(cursor: str) -> str:
-    try:
-        value = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        value = ""
-    if not value.startswith("rfd_") or len(value) > 40:
-        raise ValidationFailed("invalid cursor", details={"query.cursor": "not a cursor of this list"})
-    return value
 
 
 async def _run(request: web.Request, command: Any) -> web.Response:

@@ -6,9 +6,6 @@ Every seller-scoped route names the seller in its path; a resource of another se
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from typing import Any, Literal
 
 from aiohttp import web
@@ -23,6 +20,7 @@ from services.wallet.withdrawals import Withdrawal
 from shared.errors import NotFound, ValidationFailed
 from shared.fields import iso as _iso
 from shared.http.app import json_response, parse_body, parse_query
+from shared.pagination import decode_cursor, encode_cursor
 from shared.streams import Entry
 
 StatementAccount = Literal["wechat_frozen", "wechat_available", "alipay_frozen", "alipay_settled"]
@@ -95,19 +93,12 @@ def escrow_view(e: Escrow) -> dict[str, Any]:
     }
 
 
-def _statement_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"s": "statement", "seq": seq}).encode()).decode().rstrip("=")
-
-
-def _statement_seq(cursor: str) -> int:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        seq = data["seq"] if isinstance(data, dict) and data.get("s") == "statement" else None
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**62:
-            raise ValueError("bad seq")
-        return seq
-    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("invalid cursor", details={"query.cursor": "not a cursor of this list"}) from None
+def _statement_seq(cursor: str, account_id: str) -> int:
+    """The seq a statement cursor continues below (the shared cursor format, checked like every client input)."""
+    seq, for_account = decode_cursor(cursor, "statement")
+    if not isinstance(seq, int) or seq < 0 or for_account != account_id:
+        raise ValidationFailed("invalid cursor", details={"query.cursor": "not a cursor of this list"})
+    return seq
 
 
 def _line(entry: Entry) -> dict[str, Any] | None:
@@ -144,7 +135,7 @@ async def statement(request: web.Request) -> web.Response:
     account_id = flows.frozen(seller_id, provider) if kind.endswith("frozen") else flows.released(seller_id, provider)
     books = request.app[WALLET].books
     _, head = await books.accounts.load(account_id)
-    top = min(head, _statement_seq(query.cursor)) if query.cursor else head
+    top = min(head, _statement_seq(query.cursor, account_id)) if query.cursor else head
     entries = books.accounts.store.entries
     lines: list[dict[str, Any]] = []
     seq = top
@@ -156,7 +147,11 @@ async def statement(request: web.Request) -> web.Response:
                 lines.append(line)
         seq = seqs[-1] - 1
     return json_response(
-        {"account_id": account_id, "items": lines, "next_cursor": _statement_cursor(seq) if seq > 0 else None}
+        {
+            "account_id": account_id,
+            "items": lines,
+            "next_cursor": encode_cursor("statement", seq, account_id) if seq > 0 else None,
+        }
     )
 
 
@@ -186,22 +181,12 @@ async def refresh_withdrawal(request: web.Request) -> web.Response:
 async def list_withdrawals(request: web.Request) -> web.Response:
     seller_id = seller_in_path(request)
     query = parse_query(request, ListQuery)
-    before = _withdrawal_cursor(query.cursor) if query.cursor else None
+    before = decode_cursor(query.cursor, "withdrawals")[1] if query.cursor else None
     rows = await request.app[STORE].withdrawals_of(seller_id, query.limit, before)
     items = [withdrawal_view(Withdrawal.model_validate(row)) for row in rows[: query.limit]]
     more = len(rows) > query.limit
-    cursor = base64.urlsafe_b64encode(rows[query.limit - 1]["_id"].encode()).decode() if more else None
-    return json_response({"items": items, "next_cursor": cursor})
-
-
-def _withdrawal_cursor(cursor: str) -> str:
-    try:
-        value = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        value = ""
-    if not value.startswith("wdr_") or len(value) > 40:
-        raise ValidationFailed("invalid cursor", details={"query.cursor": "not a cursor of this list"})
-    return value
+    last = rows[query.limit - 1]["_id"] if more else None
+    return json_response({"items": items, "next_cursor": encode_cursor("withdrawals", last, last) if last else None})
 
 
 async def get_escrow(request: web.Request) -> web.Response:

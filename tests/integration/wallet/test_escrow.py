@@ -36,9 +36,18 @@ async def test_a_wechat_payment_is_held_refunded_in_part_and_settled_with_the_fe
         after["wechat"]["available_fen"],
         after["wechat"]["frozen_fen"],
     )
-    statement = await wallet.ok("GET", f"/sellers/{seller}/statements", account="wechat_available", limit=2)
+    statement = await wallet.ok("GET", f"/sellers/{seller}/statements", account="wechat_available", limit=1)
     top = statement["items"][0]
     assert (top["order_id"], top["amount_fen"], top["reason"]) == (paid["order_id"], 19_880, "proceeds_released")
+    rest = await wallet.ok(
+        "GET", f"/sellers/{seller}/statements", account="wechat_available", limit=1, cursor=statement["next_cursor"]
+    )
+    assert rest["items"][0]["seq"] == statement["items"][-1]["seq"] - 1  # the next page, no gap
+    assert rest["items"][0]["phase"] == "pending" and rest["next_cursor"] is None  # the release, reserved first
+    bad = await wallet.call(
+        "GET", f"/sellers/{seller}/statements", account="wechat_frozen", cursor=statement["next_cursor"]
+    )
+    assert bad.status == 422  # a cursor of another account's list
 
     check = await eventually(
         wallet.check, until=lambda c: c["ok"] and not c["in_flight"], what="the books clean, nothing in flight"

@@ -48,8 +48,16 @@ async def test_fifty_concurrent_withdrawals_never_take_more_than_the_balance(wal
     assert account["withdrawn_fen"] == 29_000  # one provider withdrawal per accepted withdrawal
     summary = await wallet.ok("GET", f"/sellers/{seller}/wallet")
     assert summary["wechat"]["available_fen"] == account["available_fen"] == available - 29_000
-    listed = await wallet.ok("GET", f"/sellers/{seller}/withdrawals", limit=100)
-    statuses = sorted((w["status"], w["reason"]) for w in listed["items"])
+    items, cursor = [], None
+    while True:  # page by page, 20 at a time
+        page = await wallet.ok(
+            "GET", f"/sellers/{seller}/withdrawals", limit=20, **({"cursor": cursor} if cursor else {})
+        )
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert len({w["id"] for w in items}) == len(items) == 50
+    statuses = sorted((w["status"], w["reason"]) for w in items)
     # Those that lost the race to the balance are on record as refused by the books, having reserved nothing.
     assert statuses == [("failed", "insufficient_funds")] * 21 + [("succeeded", None)] * 29
     check = await eventually(
