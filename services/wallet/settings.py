@@ -38,6 +38,10 @@ class WalletSettings(ServiceSettings, WechatPaySettings, AlipaySettings):
     retry_backoff_max_s: float = Field(default=3600.0, gt=0)
     # Onboarding applications and withdrawals are asked about this long after the last change while still open.
     poll_after_s: float = Field(default=30.0, ge=0)
+    # A new withdrawal is its request's to submit this long (the provider's time-outs and retries fit in it); only
+    # then does the worker take over one left behind (a crash mid-request). Two submitters at once could see the
+    # other's payout as a short provider balance and fail a withdrawal the provider is paying.
+    withdrawal_handover_s: float = Field(default=60.0, gt=0)
     # The leased job comparing every seller's books with the provider's balances.
     reconcile_interval_s: float = Field(default=300.0, gt=0)
     sweep_interval_s: float = Field(default=30.0, gt=0)

@@ -414,6 +414,7 @@ class Wallet:
             amount_fen=amount_fen,
             fee_fen=fee,
             day=day,
+            handover_at=self.clock.now() + timedelta(seconds=self.settings.withdrawal_handover_s),
         )
         w = (await self.withdrawals.run(withdrawal_id, request, new_stream=True)).state
         t = await self.books.make(flows.withdrawal(withdrawal_id, seller_id, amount_fen), post=False)
@@ -434,7 +435,8 @@ class Wallet:
             if check_balance:
                 balance = await self._attempt(lambda: self.wechat.balance(w.sub_mchid))
                 if int(balance.get("available_amount", 0)) < w.amount_fen:
-                    await self._fail(w, "insufficient_funds_at_provider")
+                    if (await self._fail(w, "insufficient_funds_at_provider", unsent=True)).status != "failed":
+                        return await self.withdrawals.get(withdrawal_id)  # another submitter got it there
                     raise InsufficientFunds(
                         "the provider's balance does not cover this withdrawal",
                         details={"provider_available_fen": int(balance.get("available_amount", 0))},
@@ -477,13 +479,27 @@ class Wallet:
         at = self.clock.now() + timedelta(seconds=self.settings.poll_after_s)
         await self.store.withdrawals.update_one({"_id": w.withdrawal_id}, {"$set": {"retry_at": at}})
 
-    async def _fail(self, w: Withdrawal, reason: str) -> Withdrawal:
+    async def _fail(self, w: Withdrawal, reason: str, *, unsent: bool = False) -> Withdrawal:
         """The books first (the reservation voided), then the withdrawal says so, then the day's quota is given back:
-        whoever sees it failed sees the balance restored; a crash in between is finished by the next report."""
+        whoever sees it failed sees the balance restored; a crash in between is finished by the next report.
+
+        `unsent`: this caller refused it before sending it, and someone else may have sent it meanwhile, so the
+        withdrawal's stream decides first (failed only while still requested) and the books follow."""
         if w.status in ("succeeded", "returned"):
             raise InvalidState("the withdrawal succeeded", details={"withdrawal_id": w.withdrawal_id})
+        if unsent:
+            w = (await self.withdrawals.run(w.withdrawal_id, Fail(reason=reason, unsent=True))).state
+            if w.status != "failed":
+                return w
+            return await self._give_back(w, reason)
         await self.books.void(flows.withdrawal(w.withdrawal_id, w.seller_id, w.amount_fen).transfer_id, reason[:64])
         w = (await self.withdrawals.run(w.withdrawal_id, Fail(reason=reason))).state
+        await self.quotas.run(quota_id(w.seller_id, w.day), Release(withdrawal_id=w.withdrawal_id))
+        return w
+
+    async def _give_back(self, w: Withdrawal, reason: str) -> Withdrawal:
+        """A failed withdrawal's reservation voided and its quota released (both idempotent)."""
+        await self.books.void(flows.withdrawal(w.withdrawal_id, w.seller_id, w.amount_fen).transfer_id, reason[:64])
         await self.quotas.run(quota_id(w.seller_id, w.day), Release(withdrawal_id=w.withdrawal_id))
         return w
 
@@ -492,7 +508,9 @@ class Wallet:
         w = await self.withdrawals.get(withdrawal_id)
         if w.status == "requested":
             return await self.submit(withdrawal_id)
-        if w.status in ("failed", "returned"):
+        if w.status == "failed":  # a crash between the failure and the books (an unsent one) is finished here
+            return await self._give_back(w, w.reason or "failed")
+        if w.status == "returned":
             return w
         if resource is None:
             try:

@@ -73,6 +73,7 @@ class Request(BaseModel):
     amount_fen: int = Field(gt=0)
     fee_fen: int = Field(ge=0)
     day: str
+    handover_at: datetime
 
 
 class Submitted(BaseModel):
@@ -91,6 +92,9 @@ class Succeed(BaseModel):
 
 class Fail(BaseModel):
     reason: str
+    # Refused before this caller sent it (the provider's balance short): if another submitter got it to the provider
+    # meanwhile, it is not failed — the provider has it.
+    unsent: bool = False
 
 
 class BankReturn(BaseModel):
@@ -106,7 +110,11 @@ def decide(state: Withdrawal, c: WithdrawalCommand) -> list[NewEvent]:
             if (state.seller_id, state.amount_fen) != (c.seller_id, c.amount_fen):
                 raise Conflict("this withdrawal id was used with other terms", code="withdrawal_exists")
             return []
-        return [NewEvent.of(WithdrawalRequested(**c.model_dump(), out_request_no=out_request_no_for(c.withdrawal_id)))]
+        terms = c.model_dump(exclude={"handover_at"})
+        requested = WithdrawalRequested(
+            **terms, out_request_no=out_request_no_for(c.withdrawal_id), retry_at=c.handover_at
+        )
+        return [NewEvent.of(requested)]
     if not state.exists:
         raise InvalidState("no such withdrawal")
     if isinstance(c, Submitted):
@@ -144,7 +152,7 @@ def decide(state: Withdrawal, c: WithdrawalCommand) -> list[NewEvent]:
             )
         ]
     if isinstance(c, Fail):
-        if state.status == "failed":
+        if state.status == "failed" or (c.unsent and state.status != "requested"):
             return []
         if state.status in ("succeeded", "returned"):
             raise InvalidState("the withdrawal succeeded", details={"withdrawal_id": state.withdrawal_id})

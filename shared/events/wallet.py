@@ -192,6 +192,8 @@ class WithdrawalRequested(Payload):
     fee_fen: int = Field(ge=0)
     out_request_no: str
     day: str
+    # Until then the request submits it; after, the worker (one left behind by a crash). Absent in older entries.
+    retry_at: AwareDatetime | None = None
 
 
 @register("wallet.withdrawal_submitted")

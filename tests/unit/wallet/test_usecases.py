@@ -337,6 +337,57 @@ async def test_a_provider_balance_lower_than_the_books_refuses_at_the_provider_a
     await w.check()
 
 
+async def test_a_new_withdrawal_is_left_to_its_request_until_the_handover_then_the_worker_submits_it() -> None:
+    w = await world()
+    await earned(w, 100_000)
+    real_balance = w.wechat.balance
+
+    async def crash(sub_mchid: str, account_type: str = "BASIC") -> dict[str, Any]:
+        raise RuntimeError("the process dies here")  # after the reservation, before anything is sent
+
+    w.wechat.balance = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await w.wallet.withdraw(SELLER, 30_000)
+    w.wechat.balance = real_balance  # type: ignore[method-assign]
+    [doc] = [d async for d in w.store.withdrawals.find({"seller_id": SELLER})]
+    assert doc["status"] == "requested"
+    assert doc["retry_at"] == START + timedelta(seconds=w.settings.withdrawal_handover_s)
+    w.clock.advance(w.settings.withdrawal_handover_s - 1)
+    await w.wallet.work()
+    assert w.wechat.called("withdraw") == []  # still its request's: no second submitter
+    w.clock.advance(1)
+    await w.wallet.work()
+    assert (await w.wallet.withdrawals.get(doc["_id"])).status == "submitted"
+    assert len(w.wechat.called("withdraw")) == 1 and (await balances(w))["withdrawing"] == 30_000
+    await w.check()
+
+
+async def test_a_request_that_finds_its_own_payout_at_the_provider_does_not_fail_it() -> None:
+    """A request stalled past the handover: the worker submits its withdrawal, the provider pays it out, and the
+    request then reads the provider's balance without that amount. The withdrawal is the provider's now: it stays
+    submitted and keeps its reservation (failing it would free money the provider has paid out)."""
+    w = await world()
+    await earned(w, 100_000)
+    available = (await balances(w))["available"]
+    real_balance = w.wechat.balance
+
+    async def stalled_balance(sub_mchid: str, account_type: str = "BASIC") -> dict[str, Any]:
+        if not w.wechat.called("withdraw"):
+            w.clock.advance(w.settings.withdrawal_handover_s)
+            await w.wallet.work()  # the worker takes it over meanwhile
+        return await real_balance(sub_mchid, account_type)
+
+    w.wechat.balance = stalled_balance  # type: ignore[method-assign]
+    wd = await w.wallet.withdraw(SELLER, available)
+    assert wd.status == "submitted"
+    assert len(w.wechat.called("withdraw")) == 1
+    assert (await balances(w))["withdrawing"] == available
+    w.wechat.settle_withdrawal(wd.out_request_no, "SUCCESS")
+    assert (await w.wallet.follow(wd.withdrawal_id)).status == "succeeded"
+    assert (await balances(w))["available"] == 0
+    await w.check()
+
+
 @pytest.mark.parametrize("how", ["notification", "query"])
 async def test_a_failed_withdrawal_restores_the_balance_and_the_quota_once_however_often_reported(how: str) -> None:
     w = await world()
