@@ -14,7 +14,7 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$PIDS" "$LOGS"
 
 # Services in start order; each is `python -m services.<name>`. Only those built so far are listed.
-SERVICES=(sandbox listing payment wallet refund)
+SERVICES=(sandbox listing payment wallet refund channel_gateway)
 
 say() { printf '[run] %s\n' "$*"; }
 
@@ -73,7 +73,7 @@ case "${1:-}" in
     say "payment  http://127.0.0.1:$PAYMENT_PORT/internal/v1   (providers notify /notify/wechatpay, /notify/alipay)"
     say "wallet   http://127.0.0.1:$WALLET_PORT/internal/v1   (books, settlement, withdrawals; WeChat notifies /notify/wechatpay)"
     say "refund   http://127.0.0.1:$REFUND_PORT/internal/v1   (after-sale cases, returns, arbitration, timers)"
-    say "the channel gateway is not built yet"
+    say "gateway  http://127.0.0.1:$CHANNEL_GATEWAY_PORT   (the public API: /app/v1, /mp/v1, /admin/v1; /openapi.json)"
     ;;
   stop) for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do stop_one "${SERVICES[$i]}"; done ;;
   status) for s in "${SERVICES[@]}"; do if running "$s"; then say "$s: running"; else say "$s: down"; fi; done ;;

@@ -46,7 +46,13 @@ class InvalidState(AppError):
 
 
 class RateLimited(AppError):
+    """429 with `Retry-After` (whole seconds, at least 1) in the response."""
+
     status, code = 429, "rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float, details: object = None) -> None:
+        self.retry_after_s = max(1, int(-(-retry_after_s // 1)))
+        super().__init__(message, details=details if details is not None else {"retry_after_s": self.retry_after_s})
 
 
 class Unavailable(AppError):

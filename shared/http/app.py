@@ -14,7 +14,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import AppError, Unauthenticated, ValidationFailed
+from shared.errors import AppError, RateLimited, Unauthenticated, ValidationFailed
 from shared.http.inputs import first_unstorable, first_unstorable_param
 from shared.http.metrics import REGISTRY
 from shared.telemetry import current_trace_id
@@ -71,6 +71,10 @@ _HTTP_CODES = {
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except RateLimited as exc:
+        resp = error_response(exc.status, exc.code, exc.message, exc.details)
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
     except AppError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     except web.HTTPException as exc:

@@ -115,9 +115,9 @@ class Royalty:
 
 def _cert_module() -> Any:
     # Certificate serial numbers as the official SDK computes them (shared/protocols/alipay_cert.py).
-    from shared.protocols import alipay_cert
+    import importlib
 
-    return alipay_cert
+    return importlib.import_module("shared.protocols.alipay_cert")
 
 
 class AlipayClient:

@@ -1,0 +1,18 @@
+"""The gateway application's keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.channel_gateway.clients import Clients
+from services.channel_gateway.ratelimit import RateLimiter
+from services.channel_gateway.sessions import AlipayLogin, Tokens, Users, WechatLogin
+from services.channel_gateway.settings import GatewaySettings
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+CLIENTS = web.AppKey("clients", Clients)
+USERS = web.AppKey("users", Users)
+TOKENS = web.AppKey("tokens", Tokens)
+LIMITER = web.AppKey("limiter", RateLimiter)
+WECHAT_LOGIN = web.AppKey("wechat_login", WechatLogin)
+ALIPAY_LOGIN = web.AppKey("alipay_login", AlipayLogin)

@@ -1,0 +1,42 @@
+"""The gateway's settings: where the services answer, the session and admin secrets, the mini-program's login
+credentials and the Alipay app (for `alipay.system.oauth.token`), rate limits and body size."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from shared.providers.settings import AlipaySettings
+from shared.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings, AlipaySettings):
+    service_name: str = "channel_gateway"
+    mongo_db: str = "channel_gateway"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    listing_url: str = Field(default="http://127.0.0.1:8081", min_length=1)
+    payment_url: str = Field(default="http://127.0.0.1:8082", min_length=1)
+    refund_url: str = Field(default="http://127.0.0.1:8083", min_length=1)
+    wallet_url: str = Field(default="http://127.0.0.1:8084", min_length=1)
+    # A call to a service gives up after this long (503 to the client, who may retry with its Idempotency-Key).
+    service_timeout_s: float = Field(default=10.0, gt=0)
+    service_connections: int = Field(default=100, ge=1)
+
+    admin_token: SecretStr = Field(min_length=16)
+    # Session tokens: HMAC-SHA256 over their claims with this secret; valid this long; bound to one audience.
+    session_secret: SecretStr = Field(min_length=32)
+    session_ttl_s: int = Field(default=7 * 86400, gt=0)
+
+    # The mini-program's login (jscode2session) at api.weixin.qq.com, or the sandbox.
+    wechat_mp_api_base: str = Field(default="https://api.weixin.qq.com", min_length=1)
+    wechat_appid: str = Field(min_length=1)
+    wechat_app_secret: SecretStr = Field(min_length=1)
+
+    # Rate limits: requests per window (seconds), per user and per client address.
+    login_per_client: int = Field(default=30, ge=1)
+    checkout_per_user: int = Field(default=20, ge=1)
+    checkout_per_client: int = Field(default=60, ge=1)
+    withdrawals_per_user: int = Field(default=10, ge=1)
+    rate_window_s: float = Field(default=60.0, gt=0)
+    # Behind a proxy the client's address is the last hop of X-Forwarded-For it added; off by default.
+    trust_forwarded_for: bool = False
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
