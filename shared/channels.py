@@ -28,6 +28,8 @@ class ChannelPolicy:
     return_needs_tracking: bool
     refund_detail: RefundDetail
     wallet: bool
+    # Signing Alipay password-free (withholding) agreements.
+    password_free_agreements: bool
 
 
 POLICY: dict[Channel, ChannelPolicy] = {
@@ -41,6 +43,7 @@ POLICY: dict[Channel, ChannelPolicy] = {
         return_needs_tracking=False,
         refund_detail="full",
         wallet=True,
+        password_free_agreements=True,
     ),
     "mp": ChannelPolicy(
         browse_catalog=True,
@@ -52,6 +55,7 @@ POLICY: dict[Channel, ChannelPolicy] = {
         return_needs_tracking=True,
         refund_detail="status_only",
         wallet=False,
+        password_free_agreements=False,
     ),
 }
 
