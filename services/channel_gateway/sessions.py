@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ def _unb64(text: str) -> bytes:
 
 
 class Tokens:
-    """`fbs1.<claims>.<mac>`: claims `{"sub", "aud", "iat", "exp"}` as base64url JSON, the MAC over both parts."""
+    """`fbs1.<claims>.<mac>`: claims `{"sub", "aud", "iat", "exp", "jti"}` as base64url JSON, the MAC over both parts."""
 
     def __init__(self, secret: bytes, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
         self.key = hashlib.sha256(b"fishbridge-session\x00" + secret).digest()
@@ -53,8 +54,9 @@ class Tokens:
     def issue(self, user_id: str, audience: Channel) -> tuple[str, datetime]:
         now = int(self.clock())
         exp = now + self.ttl_s
-        claims = _b64(json.dumps({"sub": user_id, "aud": audience, "iat": now, "exp": exp}).encode())
-        signed = f"{TOKEN_PREFIX}.{claims}"
+        claims = {"sub": user_id, "aud": audience, "iat": now, "exp": exp, "jti": secrets.token_urlsafe(12)}
+        encoded = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        signed = f"{TOKEN_PREFIX}.{encoded}"
         return f"{signed}.{self._mac(signed)}", datetime.fromtimestamp(exp, UTC)
 
     def verify(self, token: str, audience: Channel) -> Session | None:

@@ -1,0 +1,160 @@
+"""The channel gateway as a real process in front of real listing, payment, wallet and refund processes and the
+sandbox: tests talk to the gateway only (and to the sandbox as the buyer's phone does), never to a service behind it,
+except to read what a service recorded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from shared.mongo import Client, Database
+from tests.integration.listing.conftest import ListingClient
+from tests.integration.listing.conftest import listing as listing  # the fixtures, re-exported
+from tests.integration.payment.conftest import PaymentClient, payment_sandbox  # noqa: F401
+from tests.integration.payment.conftest import payments as payments
+from tests.integration.refund.conftest import RefundClient
+from tests.integration.refund.conftest import refunds as refunds
+from tests.integration.wallet.conftest import WalletClient
+from tests.integration.wallet.conftest import wallet as wallet
+from tests.support.internal_api import service_env
+from tests.support.processes import ServiceProcess
+from tests.support.providers import provider_env
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+SANDBOX_APP_SECRET = "sandbox-wechat-app-secret-000000"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Login:
+    token: str
+    user_id: str
+    audience: str
+    openid: str | None = None
+    alipay_user_id: str | None = None
+
+
+@dataclass
+class GatewayClient:
+    process: ServiceProcess
+    http: aiohttp.ClientSession
+    sandbox_url: str
+    db: Database
+    name: str
+    services: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        key: str | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        if key is not None:
+            h["Idempotency-Key"] = key
+        async with self.http.request(method, self.url + path, json=body, params=params, headers=h) as resp:
+            text = await resp.text()
+            try:
+                data: Any = await resp.json(content_type=None) if text else None
+            except ValueError:
+                data = text
+            return Answer(resp.status, data, dict(resp.headers))
+
+    async def ok(self, method: str, path: str, who: Login | str | None = None, **kwargs: Any) -> Any:
+        token = who.token if isinstance(who, Login) else who
+        reply = await self.request(method, path, token=token, **kwargs)
+        assert reply.status < 300, (method, path, reply.status, reply.body)
+        return reply.body
+
+    async def admin(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return await self.ok(method, f"/admin/v1{path}", ADMIN_TOKEN, body=body, **kwargs)
+
+    async def sandbox(self, path: str, body: Any) -> Any:
+        async with self.http.post(self.sandbox_url + path, json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def mp_login(self, openid: str | None = None) -> Login:
+        """What the mini-program does: wx.login (the sandbox's code), then the gateway's session."""
+        issued = await self.sandbox("/sandbox/wechat/login-codes", {"openid": openid} if openid else {})
+        s = await self.ok("POST", "/mp/v1/session", body={"code": issued["code"]})
+        return Login(s["token"], s["user"]["id"], "mp", openid=issued["openid"])
+
+    async def app_login(self, alipay_user_id: str | None = None) -> Login:
+        issued = await self.sandbox("/sandbox/alipay/auth-codes", {"user_id": alipay_user_id} if alipay_user_id else {})
+        s = await self.ok("POST", "/app/v1/session", body={"auth_code": issued["auth_code"]})
+        return Login(s["token"], s["user"]["id"], "app", alipay_user_id=issued["user_id"])
+
+
+def gateway_env(service: str, db_name: str, sandbox_url: str, services: dict[str, str], **extra: str) -> dict[str, str]:
+    return {
+        **service_env(service, db_name),
+        **provider_env(sandbox_url),
+        "WECHAT_MP_API_BASE": sandbox_url,
+        "WECHAT_APP_SECRET": SANDBOX_APP_SECRET,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "SESSION_SECRET": "test-session-secret-0123456789abcdef",
+        "SERVICE_TIMEOUT_S": "10",
+        **{f"{name.upper()}_URL": url for name, url in services.items()},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+async def gateway(
+    listing: ListingClient,
+    payments: PaymentClient,
+    wallet: WalletClient,
+    refunds: RefundClient,
+    mongo_client: Client,
+    log_dir: Path,
+) -> AsyncIterator[GatewayClient]:
+    run = uuid.uuid4().hex[:8]
+    service, db_name = f"gateway-{run}", f"t_{run}_gateway"
+    services = {
+        "listing": listing.process.url,
+        "payment": payments.process.url,
+        "wallet": wallet.process.url,
+        "refund": refunds.process.url,
+    }
+    # Rate limits high enough for the suite (the limits themselves are tested with their own gateway process).
+    limits = {"LOGIN_PER_CLIENT": "10000", "CHECKOUT_PER_CLIENT": "10000", "CHECKOUT_PER_USER": "1000"}
+    env = gateway_env(service, db_name, payments.sandbox.url, services, **limits)
+    process = ServiceProcess("services.channel_gateway", env, log_dir)
+    try:
+        await process.start()
+        async with aiohttp.ClientSession() as http:
+            yield GatewayClient(
+                process=process,
+                http=http,
+                sandbox_url=payments.sandbox.url,
+                db=mongo_client[db_name],
+                name=service,
+                services=services,
+            )
+    finally:
+        process.stop()
+        await mongo_client.drop_database(db_name)
