@@ -41,7 +41,7 @@ def _unb64(text: str) -> bytes:
 
 
 class Tokens:
-    """`fbs1.<claims>.<mac>`: claims `{"sub", "aud", "iat", "exp", "jti"}` as base64url JSON, the MAC over both parts."""
+    """`fbs1.<claims>.<mac>`: claims `{"sub", "aud", "iat", "exp", "jti"}` as base64url JSON, MAC over both."""
 
     def __init__(self, secret: bytes, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
         self.key = hashlib.sha256(b"fishbridge-session\x00" + secret).digest()
