@@ -189,6 +189,27 @@ class PaymentClient(ServiceClient):
 class RefundClient(ServiceClient):
     """The refund service's case API (routes in services/refund/api.py)."""
 
+    async def open_case(self, order_id: str, terms: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key}
+        result: dict[str, Any] = await self.call("POST", f"/orders/{order_id}/refunds", body=terms, headers=headers)
+        return result
+
+    async def case(self, refund_id: str, user_id: str, view: str = "full") -> dict[str, Any]:
+        """The case if `user_id` is its order's buyer or seller (anyone else: 404)."""
+        params = {"user_id": user_id, "view": view}
+        result: dict[str, Any] = await self.call("GET", f"/refunds/{refund_id}", params=params)
+        return result
+
+    async def cases(self, role: str, user_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A page of the cases where `user_id` is the buyer or the seller (`role`)."""
+        result: dict[str, Any] = await self.call("GET", "/refunds", params={**params, f"{role}_id": user_id})
+        return result
+
+    async def case_action(self, refund_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """agree | reject | confirm-return (seller_id), escalate | withdraw | return-shipment (buyer_id), decide."""
+        result: dict[str, Any] = await self.call("POST", f"/refunds/{refund_id}/{action}", body=body)
+        return result
+
 
 class WalletClient(ServiceClient):
     """The wallet's books, withdrawals and WeChat collection (routes in services/wallet/api.py, collection_api.py)."""
