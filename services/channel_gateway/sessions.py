@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from services.channel_gateway.routing import Session
-from shared.errors import Unauthenticated, Unavailable
+from shared.errors import Conflict, Unauthenticated, Unavailable
 from shared.events import Channel
 from shared.ids import new_id
 from shared.mongo import Database, is_duplicate_key
@@ -82,47 +82,76 @@ class Tokens:
 @dataclass(frozen=True)
 class User:
     user_id: str
-    channel: Channel
+    channel: Channel  # where the user first signed in
     openid: str | None
     alipay_user_id: str | None
     created_at: datetime
 
 
+class IdentityLinkedElsewhere(Conflict):
+    code = "identity_linked_elsewhere"
+
+
 class Users:
-    """`users`: one document per user, `identity` ("wechat:<appid>:<openid>" or "alipay:<user id>") unique."""
+    """`identities`: one document per provider identity ("wechat:<appid>:<openid>", "alipay:<user id>"), its `_id`
+    the identity, holding the user it signs in as — the unique `_id` decides concurrent first logins. `users`: one
+    document per user with the provider ids checkout needs (the openid for WeChat Pay, the Alipay user id).
+
+    One person may use both audiences as one user: signing in to one audience while holding a session of the other
+    links the new identity to that user (a mini-program buyer then reads refund details in the app, as the app is
+    where they are shown). An identity that already belongs to another user is not moved (409)."""
 
     def __init__(self, db: Database) -> None:
-        self.collection = db["users"]
+        self.identities = db["identities"]
+        self.users = db["users"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("identity", 1)], name="identity", unique=True)
+        return None  # every read is by `_id`
 
-    async def sign_in(self, identity: str, channel: Channel, **provider_ids: str) -> tuple[User, bool]:
-        """The user of this identity, created on its first login; (user, created)."""
-        found = await self.collection.find_one({"identity": identity})
-        if found is not None:
-            return _user(found), False
-        doc = {
-            "_id": new_id("usr"),
-            "identity": identity,
-            "channel": channel,
-            "openid": provider_ids.get("openid"),
-            "alipay_user_id": provider_ids.get("alipay_user_id"),
-            "created_at": datetime.now(UTC),
+    async def sign_in(
+        self, identity: str, channel: Channel, *, link_to: str | None = None, **provider_ids: str
+    ) -> tuple[User, bool]:
+        """The user of this identity (created on its first login, or linked to `link_to`); (user, created)."""
+        found = await self.identities.find_one({"_id": identity})
+        if found is None:
+            user_id = link_to or new_id("usr")
+            try:
+                await self.identities.insert_one(
+                    {"_id": identity, "user_id": user_id, "channel": channel, "created_at": datetime.now(UTC)}
+                )
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                found = await self.identities.find_one({"_id": identity})  # a concurrent first login won
+                if found is None:
+                    raise
+        user_id = found["user_id"] if found is not None else user_id
+        if link_to is not None and user_id != link_to:
+            raise IdentityLinkedElsewhere(
+                "this account already signs in as another user", details={"identity": identity.split(":", 1)[0]}
+            )
+        created = found is None and link_to is None
+        return await self._record(user_id, channel, provider_ids), created
+
+    async def _record(self, user_id: str, channel: Channel, provider_ids: dict[str, str]) -> User:
+        """The user's document with this identity's provider id (written by its own sign-ins only)."""
+        update = {
+            "$setOnInsert": {"channel": channel, "created_at": datetime.now(UTC)},
+            "$set": {k: v for k, v in provider_ids.items() if v},
         }
-        try:
-            await self.collection.insert_one(doc)
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-            found = await self.collection.find_one({"identity": identity})  # a concurrent first login won
-            if found is None:
-                raise
-            return _user(found), False
-        return _user(doc), True
+        for attempt in range(2):
+            try:
+                await self.users.update_one({"_id": user_id}, update, upsert=True)
+                break
+            except Exception as exc:  # two first upserts of one user at once: the second updates
+                if not is_duplicate_key(exc) or attempt:
+                    raise
+        user = await self.get(user_id)
+        assert user is not None
+        return user
 
     async def get(self, user_id: str) -> User | None:
-        doc = await self.collection.find_one({"_id": user_id})
+        doc = await self.users.find_one({"_id": user_id})
         return _user(doc) if doc else None
 
 

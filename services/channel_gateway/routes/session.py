@@ -10,22 +10,39 @@ from services.channel_gateway.keys import ALIPAY_LOGIN, TOKENS, USERS, WECHAT_LO
 from services.channel_gateway.models import In, SessionOut
 from services.channel_gateway.routing import Ctx, Registry
 from services.channel_gateway.sessions import User
+from shared.errors import Unauthenticated
+from shared.events import Channel
 
 registry = Registry()
 
 
+LINK = "a session token of the other audience: this sign-in joins that user (one person, both audiences)"
+
+
 class MpSessionIn(In):
     code: str = Field(min_length=1, max_length=128, description="the code wx.login returned")
+    app_token: str | None = Field(default=None, min_length=1, max_length=1024, description=LINK)
 
 
 class AppSessionIn(In):
     auth_code: str = Field(min_length=1, max_length=128, description="the Alipay auth code")
+    mp_token: str | None = Field(default=None, min_length=1, max_length=1024, description=LINK)
+
+
+def _link(ctx: Ctx[Any, Any], token: str | None, audience: Channel) -> str | None:
+    """The user of a session of the other audience, to link this sign-in to; 401 for a token that is not one."""
+    if token is None:
+        return None
+    session = ctx.app[TOKENS].verify(token, audience)
+    if session is None:
+        raise Unauthenticated(f"the {audience} session to link is not valid", details={"audience": audience})
+    return session.user_id
 
 
 def _session(ctx: Ctx[Any, Any], user: User) -> tuple[int, SessionOut]:
     token, expires = ctx.app[TOKENS].issue(user.user_id, ctx.channel)
     out = SessionOut.model_validate(
-        {"token": token, "expires_at": expires.isoformat(), "user": {"id": user.user_id, "channel": user.channel}}
+        {"token": token, "expires_at": expires.isoformat(), "user": {"id": user.user_id, "channel": ctx.channel}}
     )
     return 201, out
 
@@ -33,7 +50,7 @@ def _session(ctx: Ctx[Any, Any], user: User) -> tuple[int, SessionOut]:
 @registry.route(
     "POST",
     "/session",
-    summary="Sign in with a wx.login code (jscode2session → openid); the first login creates the user",
+    summary="Sign in with a wx.login code (jscode2session → openid); the first login creates the user or links it",
     audiences=("mp",),
     auth="none",
     body=MpSessionIn,
@@ -45,7 +62,8 @@ def _session(ctx: Ctx[Any, Any], user: User) -> tuple[int, SessionOut]:
 async def mp_session(ctx: Ctx[MpSessionIn, Any]) -> tuple[int, SessionOut]:
     login = ctx.app[WECHAT_LOGIN]
     openid = await login.openid(ctx.body.code)
-    user, _ = await ctx.app[USERS].sign_in(f"wechat:{login.appid}:{openid}", "mp", openid=openid)
+    link = _link(ctx, ctx.body.app_token, "app")
+    user, _ = await ctx.app[USERS].sign_in(f"wechat:{login.appid}:{openid}", "mp", link_to=link, openid=openid)
     return _session(ctx, user)
 
 
@@ -63,5 +81,6 @@ async def mp_session(ctx: Ctx[MpSessionIn, Any]) -> tuple[int, SessionOut]:
 )
 async def app_session(ctx: Ctx[AppSessionIn, Any]) -> tuple[int, SessionOut]:
     uid = await ctx.app[ALIPAY_LOGIN].user_id(ctx.body.auth_code)
-    user, _ = await ctx.app[USERS].sign_in(f"alipay:{uid}", "app", alipay_user_id=uid)
+    link = _link(ctx, ctx.body.mp_token, "mp")
+    user, _ = await ctx.app[USERS].sign_in(f"alipay:{uid}", "app", link_to=link, alipay_user_id=uid)
     return _session(ctx, user)

@@ -25,6 +25,17 @@ async def test_a_session_belongs_to_one_audience_and_the_first_login_creates_the
         assert reply.headers["traceparent"].split("-")[1] == reply.body["error"]["trace_id"]
     forged = mp.token[:-2] + ("AA" if not mp.token.endswith("AA") else "BB")
     assert (await gateway.request("GET", "/mp/v1/orders", token=forged)).status == 401
+    # One person, both audiences: signing in to the app with the mini-program session links the two.
+    issued = await gateway.sandbox("/sandbox/alipay/auth-codes", {})
+    linked = await gateway.ok("POST", "/app/v1/session", body={"auth_code": issued["auth_code"], "mp_token": mp.token})
+    assert linked["user"] == {"id": mp.user_id, "channel": "app"}
+    again_app = await gateway.app_login(alipay_user_id=issued["user_id"])
+    assert again_app.user_id == mp.user_id
+    taken = await gateway.sandbox("/sandbox/alipay/auth-codes", {"user_id": app.alipay_user_id})
+    moved = await gateway.request(
+        "POST", "/app/v1/session", body={"auth_code": taken["auth_code"], "mp_token": mp.token}
+    )
+    assert moved.status == 409 and moved.body["error"]["code"] == "identity_linked_elsewhere"
     used = await gateway.sandbox("/sandbox/wechat/login-codes", {})
     assert (await gateway.request("POST", "/mp/v1/session", body={"code": used["code"]})).status == 201
     reused = await gateway.request("POST", "/mp/v1/session", body={"code": used["code"]})
