@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from shared.ids import new_id
 from shared.mongo import Client, Database
 from tests.integration.listing.conftest import ListingClient
 from tests.integration.listing.conftest import listing as listing  # the fixtures, re-exported
@@ -22,6 +23,7 @@ from tests.integration.refund.conftest import RefundClient
 from tests.integration.refund.conftest import refunds as refunds
 from tests.integration.wallet.conftest import WalletClient
 from tests.integration.wallet.conftest import wallet as wallet
+from tests.support.infra import eventually
 from tests.support.internal_api import service_env
 from tests.support.processes import ServiceProcess
 from tests.support.providers import provider_env
@@ -158,3 +160,55 @@ async def gateway(
     finally:
         process.stop()
         await mongo_client.drop_database(db_name)
+
+
+async def shop_of(gateway: GatewayClient, seller: Login) -> dict[str, Any]:
+    """The seller's shop, opened through the workbench."""
+    shop: dict[str, Any] = await gateway.ok("POST", "/app/v1/shop", seller, body={"name": "小鱼的铺子"})
+    return shop
+
+
+async def publish_item(gateway: GatewayClient, seller: Login, **fields: Any) -> dict[str, Any]:
+    body = {
+        "title": "九成新 Kindle Paperwhite",
+        "description": "用了一年",
+        "category": "数码",
+        "condition": "like_new",
+        "price_fen": 26_800,
+        "images": ["https://img.example/k.jpg"],
+        "city": "杭州",
+        **fields,
+    }
+    draft = await gateway.ok("POST", "/app/v1/shop/items", seller, body=body)
+    item: dict[str, Any] = await gateway.ok("POST", f"/app/v1/shop/items/{draft['id']}/publish", seller)
+    return item
+
+
+async def wechat_seller(gateway: GatewayClient, listing: ListingClient, payments: PaymentClient) -> Login:
+    """An app seller with a shop whose WeChat collection is active — the onboarding itself (invitation, review) is
+    the story test's; here the sandbox makes the sub-merchant and the wallet's event is sent as the wallet sends it."""
+    seller = await gateway.app_login()
+    shop = await shop_of(gateway, seller)
+    made = await payments.sandbox_post("/sandbox/wechat/sub-merchants", {"merchant_shortname": "小鱼的铺子"})
+    assert made.status == 201, made.body
+    account = new_id("acc")
+    await listing.publish(
+        "wallet.collection_activated",
+        {
+            "seller_id": seller.user_id,
+            "shop_id": shop["id"],
+            "account_id": account,
+            "sub_mchid": made.body["sub_mchid"],
+        },
+        aggregate_id=account,
+        producer="wallet",
+    )
+    await eventually(
+        lambda: listing.ok("GET", f"/shops/{shop['id']}"),
+        until=lambda s: s["wechat_collection"] == "active",
+        what="collection active",
+    )
+    await eventually(
+        lambda: payments.db["payees"].find_one({"_id": seller.user_id}), until=bool, what="payment knows the payee"
+    )
+    return seller
