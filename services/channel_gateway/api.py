@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from services.channel_gateway.openapi import document
-from services.channel_gateway.routes import catalog, orders, session, shop, wallet
+from services.channel_gateway.routes import agreements, catalog, orders, session, shop, wallet
 from services.channel_gateway.routing import Registry
 
-MODULES: tuple[Any, ...] = (session, catalog, orders, shop, wallet)
+MODULES: tuple[Any, ...] = (session, catalog, orders, shop, wallet, agreements)
 
 
 def registry() -> Registry:
