@@ -94,15 +94,15 @@ async def test_the_mini_program_story_from_listing_to_a_wechat_payment(
     assert invited["invited_at"]
     application = {
         "legal_name": "张小鱼",
-        "id_card_number": "110101199003071234",
+        "id_card_number": "110101199003071233",
         "mobile": "13800138000",
-        "settlement_card": {"card_number": "6222020200112233445", "bank_code": "ICBC", "holder_name": "张小鱼"},
+        "settlement_card": {"card_number": "6222020200112233446", "bank_code": "ICBC", "holder_name": "张小鱼"},
     }
     submitted = await gateway.request(
         "POST", "/app/v1/shop/wechat-collection/activate", token=seller.token, body=application
     )
     assert submitted.status == 202 and submitted.body["status"] == "reviewing", submitted.body
-    assert "110101199003071234" not in str(submitted.body) and "6222020200112233445" not in str(submitted.body)
+    assert "110101199003071233" not in str(submitted.body) and "6222020200112233446" not in str(submitted.body)
     active = await eventually(
         lambda: gateway.ok("GET", "/app/v1/shop/wechat-collection", seller),
         until=lambda c: c["status"] == "active",
