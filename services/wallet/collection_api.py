@@ -70,7 +70,9 @@ def seller_in_path(request: web.Request) -> str:
     return seller_id
 
 
-def batch_view(batch: Batch) -> dict[str, Any]:
+def batch_view(batch: Batch, invitations: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`invited`: each seller with the shop and level it was invited at (when the caller read them)."""
+    found = invitations or {}
     return {
         "id": batch.batch_id,
         "status": batch.status,
@@ -78,6 +80,7 @@ def batch_view(batch: Batch) -> dict[str, Any]:
         "max_count": batch.max_count,
         "invited_count": len(batch.seller_ids),
         "seller_ids": batch.seller_ids,
+        "invited": [{"seller_id": s, **found.get(s, {"shop_id": None, "level": None})} for s in batch.seller_ids],
         "started_at": iso(batch.started_at),
         "completed_at": iso(batch.completed_at),
     }
@@ -187,14 +190,15 @@ async def create_batch(request: web.Request) -> web.Response:
             raise ValidationFailed("invalid request body", details={"max_count": f"at most {limit}"})
         min_level = body.min_level or collection.settings.invitation_min_level
         batch = await collection.run_batch(_batch_id(request), min_level, body.max_count)
-        return json_response(batch_view(batch), 201)
+        return json_response(batch_view(batch, await collection.store.invitations_of_batch(batch.batch_id)), 201)
 
     return await collection.idempotency.run(request, "invitation-batches", compute, required=False)
 
 
 async def get_batch(request: web.Request) -> web.Response:
-    batch = await request.app[COLLECTION].batch(request.match_info["batch_id"])
-    return json_response(batch_view(batch))
+    collection = request.app[COLLECTION]
+    batch = await collection.batch(request.match_info["batch_id"])
+    return json_response(batch_view(batch, await collection.store.invitations_of_batch(batch.batch_id)))
 
 
 async def _view(collection: Collection, seller_id: str, app: Onboarding | None = None) -> dict[str, Any]:

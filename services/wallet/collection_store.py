@@ -109,6 +109,11 @@ class CollectionStore:
         cursor = self.invitations.find({"batch_id": batch_id}, projection={"seller_id": 1})
         return [doc["seller_id"] async for doc in cursor]
 
+    async def invitations_of_batch(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """Each seller a batch invited → its invitation's shop and level (one query, by `batch_id`)."""
+        cursor = self.invitations.find({"batch_id": batch_id}, projection={"seller_id": 1, "shop_id": 1, "level": 1})
+        return {doc["seller_id"]: {"shop_id": doc.get("shop_id"), "level": doc.get("level")} async for doc in cursor}
+
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Open applications whose look is due: one query per open status (an equality on `open_onboarding`'s
         leading field), the `check_at` range evaluated on that status's applications only."""

@@ -6,13 +6,11 @@ shops no batch has invited yet, so running one twice invites nobody twice."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.channel_gateway.clients import Clients
 from services.channel_gateway.keys import CLIENTS
 from services.channel_gateway.models import In, Query
 from services.channel_gateway.routes.shop import ShopOut, shop_with_collection
@@ -23,7 +21,6 @@ from shared.http.idempotency import HEADER
 registry = Registry()
 
 # Invitations of a batch are looked up this many at a time (the wallet's batch names only its sellers).
-LOOKUP_CONCURRENCY = 8
 
 
 class BatchIn(In):
@@ -78,11 +75,12 @@ class LedgerCheckOut(BaseModel):
     providers: dict[str, Any] | None = None
 
 
-def batch_out(batch: dict[str, Any], invitations: dict[str, dict[str, Any] | None]) -> BatchOut:
-    invited = []
-    for seller_id in batch["seller_ids"]:
-        inv = invitations.get(seller_id) or {}
-        invited.append(InvitedShop(shop_id=inv.get("shop_id") or "", level=inv.get("level"), seller_id=seller_id))
+def batch_out(batch: dict[str, Any]) -> BatchOut:
+    """The wallet's batch with each invitation's shop and level (the wallet reads them in one query)."""
+    invited = [
+        InvitedShop(shop_id=inv.get("shop_id") or "", level=inv.get("level"), seller_id=inv["seller_id"])
+        for inv in batch.get("invited", [])
+    ]
     return BatchOut(
         id=batch["id"],
         count=batch["invited_count"],
@@ -113,20 +111,6 @@ def ledger_out(check: dict[str, Any]) -> LedgerCheckOut:
     )
 
 
-async def invitations_of(clients: Clients, seller_ids: list[str]) -> dict[str, dict[str, Any] | None]:
-    """Each invited seller's invitation (its shop and the level it was invited at)."""
-    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
-
-    async def one(seller_id: str) -> dict[str, Any] | None:
-        async with gate:
-            view = await clients.wallet.collection(seller_id)
-        invitation: dict[str, Any] | None = view.get("invitation")
-        return invitation
-
-    found = await asyncio.gather(*(one(s) for s in seller_ids))
-    return dict(zip(seller_ids, found, strict=True))
-
-
 @registry.route(
     "POST",
     "/wechat-collection/invitation-batches",
@@ -145,7 +129,7 @@ async def create_batch(ctx: Ctx[BatchIn, Any]) -> tuple[int, BatchOut]:
     scoped = hashlib.sha256(f"admin:{key}".encode("utf-8", "surrogateescape")).hexdigest() if key else None
     clients = ctx.app[CLIENTS]
     batch = await clients.wallet.invitation_batch(ctx.body.model_dump(exclude_none=True), scoped)
-    return 201, batch_out(batch, await invitations_of(clients, list(batch["seller_ids"])))
+    return 201, batch_out(batch)
 
 
 @registry.route(

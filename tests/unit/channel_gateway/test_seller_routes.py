@@ -521,14 +521,14 @@ def test_an_invitation_batch_lists_each_shop_with_its_level() -> None:
         "max_count": 2,
         "invited_count": 2,
         "seller_ids": ["usr_a", "usr_b"],
+        "invited": [
+            {"seller_id": "usr_a", "shop_id": "shp_a", "level": 9},
+            {"seller_id": "usr_b", "shop_id": "shp_b", "level": 5},
+        ],
         "started_at": "2026-01-01T00:00:00+00:00",
         "completed_at": "2026-01-01T00:00:01+00:00",
     }
-    invitations: dict[str, dict[str, Any] | None] = {
-        "usr_a": {"shop_id": "shp_a", "level": 9},
-        "usr_b": {"shop_id": "shp_b", "level": 5},
-    }
-    out = batch_out(batch, invitations)
+    out = batch_out(batch)
     assert (out.id, out.count) == ("bat_1", 2)
     assert [i.model_dump() for i in out.invited] == [
         {"shop_id": "shp_a", "level": 9, "seller_id": "usr_a"},

@@ -40,6 +40,11 @@ async def test_a_batch_replayed_under_its_idempotency_key_invites_nobody_twice(
         await w.open_shop(level)
     status, first, _ = await _call(client, "POST", "/invitation-batches", {"max_count": 2}, **{"Idempotency-Key": "k1"})
     assert status == 201 and first["invited_count"] == 2 and first["min_level"] == 5
+    # The highest levels first, each with its shop and the level it was invited at.
+    assert [x["level"] for x in first["invited"]] == [7, 6]
+    assert [x["seller_id"] for x in first["invited"]] == first["seller_ids"] and all(
+        x["shop_id"] for x in first["invited"]
+    )
     status, again, headers = await _call(
         client, "POST", "/invitation-batches", {"max_count": 2}, **{"Idempotency-Key": "k1"}
     )
