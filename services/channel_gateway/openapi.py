@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
-from services.channel_gateway.routing import PREFIX, Audience, Registry, Route
+from services.channel_gateway.routing import PATH_PARAM_PATTERN, PREFIX, Audience, Registry, Route
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -38,6 +38,10 @@ _REASONS = {
     429: "Too many requests (`rate_limited`, with `Retry-After`)",
     503: "A service behind the gateway is unavailable; retry",
 }
+
+
+# What the wiring lets through (anything else is 404 before the handler runs).
+_PATH_PARAM_SCHEMA = {"type": "string", "pattern": PATH_PARAM_PATTERN, "minLength": 1, "maxLength": 64}
 
 
 def _models(registry: Registry) -> list[type[BaseModel]]:
@@ -98,7 +102,7 @@ def document(registry: Registry, *, title: str = "Fishbridge public API", versio
                 "summary": route.summary,
                 "tags": [audience, *route.tags],
                 "parameters": [
-                    {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                    {"name": n, "in": "path", "required": True, "schema": dict(_PATH_PARAM_SCHEMA)}
                     for n in PATH_PARAM.findall(route.path)
                 ],
                 "responses": {},
