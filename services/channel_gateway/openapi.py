@@ -63,9 +63,14 @@ def _errors_for(route: Route, audience: Audience) -> list[int]:
         codes.add(429)
     if route.idempotency_key:
         codes.add(409)
-    if "{" in route.path:
+    if "{" in route.path or _names_a_resource(route.body):
         codes.add(404)
     return sorted(codes)
+
+
+def _names_a_resource(body: type[BaseModel] | None) -> bool:
+    """A body that names something by its id (`item_id`, `bank_card_id`) may name nothing, or another user's: 404."""
+    return body is not None and any(name.endswith("_id") for name in body.model_fields)
 
 
 def _query_parameters(model: type[BaseModel], schema: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]]:
