@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
-from services.channel_gateway.routing import PREFIX, Audience, Registry, Route
+from services.channel_gateway.routing import PATH_PARAM_PATTERN, PREFIX, Audience, Registry, Route
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -40,6 +40,10 @@ _REASONS = {
 }
 
 
+# What the wiring lets through (anything else is 404 before the handler runs).
+_PATH_PARAM_SCHEMA = {"type": "string", "pattern": PATH_PARAM_PATTERN, "minLength": 1, "maxLength": 64}
+
+
 def _models(registry: Registry) -> list[type[BaseModel]]:
     seen: dict[str, type[BaseModel]] = {}
     for r in registry.routes:
@@ -59,9 +63,14 @@ def _errors_for(route: Route, audience: Audience) -> list[int]:
         codes.add(429)
     if route.idempotency_key:
         codes.add(409)
-    if "{" in route.path:
+    if "{" in route.path or _names_a_resource(route.body):
         codes.add(404)
     return sorted(codes)
+
+
+def _names_a_resource(body: type[BaseModel] | None) -> bool:
+    """A body that names something by its id (`item_id`, `bank_card_id`) may name nothing, or another user's: 404."""
+    return body is not None and any(name.endswith("_id") for name in body.model_fields)
 
 
 def _query_parameters(model: type[BaseModel], schema: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,7 +107,7 @@ def document(registry: Registry, *, title: str = "Fishbridge public API", versio
                 "summary": route.summary,
                 "tags": [audience, *route.tags],
                 "parameters": [
-                    {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                    {"name": n, "in": "path", "required": True, "schema": dict(_PATH_PARAM_SCHEMA)}
                     for n in PATH_PARAM.findall(route.path)
                 ],
                 "responses": {},

@@ -10,6 +10,7 @@ else (documented as such). No handler ever compares a channel: it reads `ctx.pol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -18,13 +19,19 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from shared.channels import ChannelPolicy, policy
-from shared.errors import AppError, Unauthenticated, ValidationFailed
+from shared.errors import AppError, NotFound, Unauthenticated, ValidationFailed
 from shared.events import Channel
 from shared.http.app import parse_body, read_json, validation_details
 
 Audience = Literal["app", "mp", "admin"]
 Auth = Literal["none", "user", "admin"]
 PREFIX: dict[Audience, str] = {"app": "/app/v1", "mp": "/mp/v1", "admin": "/admin/v1"}
+
+# A path parameter names a resource by its id (`ord_01J…`, a share code): letters, digits, `_` and `-`. Anything else
+# names nothing (404), and must never reach a service's URL, where a decoded `?`, `#`, `/` or `..` would change what
+# is asked (`/orders/<id>%3Fviewer_id%3D<owner>` would ask listing for the owner's view).
+PATH_PARAM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_PATH_PARAM_VALUE = re.compile(PATH_PARAM_PATTERN.strip("^$"))  # fullmatch: no `$` before a trailing newline
 
 B = TypeVar("B", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
@@ -194,6 +201,9 @@ def _handler_for(route: Route, audience: Audience, wiring: Wiring) -> Callable[[
             if session is None:
                 raise Unauthenticated("a session token of this audience is required")
         await wiring.guard(request, route, audience, session)
+        for name, value in request.match_info.items():
+            if not _PATH_PARAM_VALUE.fullmatch(value):
+                raise NotFound("no such resource", details={"parameter": name})
         query = _parse_query(request, route.query) if route.query is not None else Empty()
         if route.body is not None:
             body: BaseModel = await parse_body(request, route.body)

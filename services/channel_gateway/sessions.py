@@ -49,7 +49,7 @@ class Tokens:
         self.clock = clock
 
     def _mac(self, signed: str) -> str:
-        return _b64(hmac.new(self.key, signed.encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self.key, signed.encode("utf-8", "surrogateescape"), hashlib.sha256).digest())
 
     def issue(self, user_id: str, audience: Channel) -> tuple[str, datetime]:
         now = int(self.clock())
@@ -65,7 +65,9 @@ class Tokens:
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
             return None
         signed = f"{parts[0]}.{parts[1]}"
-        if not hmac.compare_digest(self._mac(signed), parts[2]):
+        # As bytes: a header that was not ASCII (aiohttp hands it over surrogate-escaped) is refused, not a TypeError.
+        given = parts[2].encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(self._mac(signed).encode(), given):
             return None
         try:
             claims = json.loads(_unb64(parts[1]))

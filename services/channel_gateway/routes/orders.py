@@ -175,6 +175,7 @@ async def checkout(ctx: Ctx[CheckoutIn, Any]) -> tuple[int, CheckoutOut]:
     summary="The caller's orders as buyer, or (app) as seller",
     query=OrdersQuery,
     response=OrderPage,
+    errors=(403,),  # role=seller where the policy has no shop
     tags=("orders",),
 )
 async def list_orders(ctx: Ctx[Any, OrdersQuery]) -> OrderPage:

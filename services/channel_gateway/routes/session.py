@@ -57,6 +57,7 @@ def _session(ctx: Ctx[Any, Any], user: User) -> tuple[int, SessionOut]:
     response=SessionOut,
     status=201,
     rate_limit="login",
+    errors=(401,),  # the provider refused the code
     tags=("session",),
 )
 async def mp_session(ctx: Ctx[MpSessionIn, Any]) -> tuple[int, SessionOut]:
@@ -77,6 +78,7 @@ async def mp_session(ctx: Ctx[MpSessionIn, Any]) -> tuple[int, SessionOut]:
     response=SessionOut,
     status=201,
     rate_limit="login",
+    errors=(401,),  # the provider refused the code
     tags=("session",),
 )
 async def app_session(ctx: Ctx[AppSessionIn, Any]) -> tuple[int, SessionOut]:
