@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
-from shared.errors import AppError, Unavailable
+from shared.errors import AppError, NotFound, Unavailable
 
 log = logging.getLogger("channel_gateway.clients")
 
@@ -46,7 +47,7 @@ class ServiceClient:
         try:
             async with self.http.request(
                 method,
-                self.base + path,
+                self.base + _quoted(path),
                 params=query,
                 json=body,
                 headers=self.headers | (headers or {}),
@@ -72,6 +73,15 @@ class ServiceClient:
             status=PUBLIC_STATUS.get(code, status),
             details=err.get("details") if isinstance(err.get("details"), dict) else {},
         )
+
+
+def _quoted(path: str) -> str:
+    """Each segment of an internal path percent-encoded, so no value a client sent can add a query, a fragment or a
+    segment to the service's URL (the routes admit only plain ids already: this is the second line)."""
+    segments = path.split("/")
+    if any(seg in (".", "..") for seg in segments):
+        raise NotFound("not found")
+    return "/".join(quote(seg, safe="-_~:@!$&'()*+,;=") for seg in segments)
 
 
 def _param(value: Any) -> str:

@@ -129,13 +129,13 @@ class ShopOut(BaseModel):
     seller_id: str | None = None
 
 
-class NewItemIn(NewItemFields):
+class NewItemIn(NewItemFields, In):
     """An item's details (listing's rules): a draft until published."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class EditItemIn(ItemFields):
+class EditItemIn(ItemFields, In):
     """Any of the item's details; a field left out is unchanged (none may be null)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)

@@ -212,3 +212,67 @@ async def wechat_seller(gateway: GatewayClient, listing: ListingClient, payments
         lambda: payments.db["payees"].find_one({"_id": seller.user_id}), until=bool, what="payment knows the payee"
     )
     return seller
+
+
+APPLICATION = {
+    "legal_name": "张小鱼",
+    "id_card_number": "110101199003071233",
+    "mobile": "13800138000",
+    "settlement_card": {"card_number": "6222020200112233446", "bank_code": "ICBC", "holder_name": "张小鱼"},
+}
+
+
+async def invite(gateway: GatewayClient, shop: dict[str, Any], level: int = 6) -> None:
+    """The admin sets the shop's level and sends invitation batches (L5+) until one reaches it — the wallet learns
+    the level from listing's event, so a batch sent before that does not."""
+    leveled = await gateway.admin("PUT", f"/shops/{shop['id']}/level", {"level": level})
+    assert leveled["level"] == level
+    await eventually(
+        lambda: gateway.admin("POST", "/wechat-collection/invitation-batches", {"min_level": 5, "max_count": 1000}),
+        until=lambda batch: shop["id"] in {x["shop_id"] for x in batch["invited"]},
+        what="the shop invited",
+    )
+
+
+async def onboarded_seller(gateway: GatewayClient) -> tuple[Login, dict[str, Any]]:
+    """An app seller invited and activated for WeChat collection through the workbench, the sandbox reviewing."""
+    seller = await gateway.app_login()
+    shop = await shop_of(gateway, seller)
+    await invite(gateway, shop)
+    submitted = await gateway.request(
+        "POST", "/app/v1/shop/wechat-collection/activate", token=seller.token, body=APPLICATION
+    )
+    assert submitted.status == 202, submitted.body
+    await eventually(
+        lambda: gateway.ok("GET", "/app/v1/shop/wechat-collection", seller),
+        until=lambda c: c["status"] == "active",
+        timeout_s=60,
+        what="WeChat collection active",
+    )
+    return seller, shop
+
+
+async def wechat_earnings(gateway: GatewayClient, seller: Login, price_fen: int) -> dict[str, Any]:
+    """A mini-program buyer buys one of the seller's items with WeChat Pay and confirms receipt; the platform fee is
+    profit-shared and the rest becomes the seller's available WeChat balance. The completed order."""
+    item = await publish_item(gateway, seller, price_fen=price_fen)
+    buyer = await gateway.mp_login()
+    out = await gateway.ok("POST", "/mp/v1/orders", buyer, key=uuid.uuid4().hex, body={"item_id": item["id"]})
+    prepay_id = out["payment"]["wechat_request_payment"]["package"].removeprefix("prepay_id=")
+    await gateway.sandbox("/sandbox/wechat/pay", {"prepay_id": prepay_id, "openid": buyer.openid})
+    order_id = out["order"]["id"]
+    await eventually(
+        lambda: gateway.ok("GET", f"/app/v1/orders/{order_id}", seller),
+        until=lambda o: o["status"] == "paid",
+        what="the order paid",
+    )
+    ship = {"carrier": "SF", "tracking_no": "SF1234567890123"}
+    await gateway.ok("POST", f"/app/v1/orders/{order_id}/ship", seller, body=ship)
+    done: dict[str, Any] = await gateway.ok("POST", f"/mp/v1/orders/{order_id}/confirm-receipt", buyer)
+    assert done["status"] == "completed"
+    return done
+
+
+def account(wallet: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(a for a in wallet["accounts"] if a["kind"] == kind)
+    return found

@@ -35,7 +35,16 @@ from services.channel_gateway.api import ROUTES
 from services.channel_gateway.routing import PREFIX, Audience, Route, endpoints
 from services.channel_gateway.sessions import Tokens
 from shared.events import Channel
-from tests.integration.gateway.conftest import ADMIN_TOKEN, Answer, GatewayClient, Login, gateway_env
+from tests.integration.gateway.conftest import (
+    ADMIN_TOKEN,
+    Answer,
+    GatewayClient,
+    Login,
+    account,
+    gateway_env,
+    onboarded_seller,
+    wechat_earnings,
+)
 from tests.integration.listing.conftest import ListingClient
 from tests.support.infra import eventually
 
@@ -334,6 +343,34 @@ async def make_agreement(world: World) -> Resource:
 
     await settled(read, "the agreement")
     return Resource(agreement["id"], buyer, read)
+
+
+@factory("withdrawal_id")
+async def make_withdrawal(world: World) -> Resource:
+    """A withdrawal of a seller onboarded through the workbench, out of what a WeChat sale earned them."""
+    gateway = world.gateway
+    seller, _ = await onboarded_seller(gateway)
+    await wechat_earnings(gateway, seller, 5_000)
+    await eventually(
+        lambda: gateway.ok("GET", "/app/v1/wallet", seller),
+        until=lambda w: account(w, "wechat_balance")["available_fen"] >= 2_000,
+        what="the proceeds available",
+    )
+    cards = await gateway.ok("GET", "/app/v1/wallet/bank-cards", seller)
+    card = next(c for c in cards["items"] if c["status"] == "active")
+    withdrawal = await gateway.ok(
+        "POST",
+        "/app/v1/wallet/withdrawals",
+        seller,
+        key=f"authz-{uuid.uuid4().hex}",
+        body={"amount_fen": 2_000, "bank_card_id": card["id"]},
+    )
+
+    async def read() -> Any:
+        return await gateway.ok("GET", f"/app/v1/wallet/withdrawals/{withdrawal['id']}", seller)
+
+    await eventually(read, until=lambda w: w["status"] == "succeeded", what="the withdrawal paid out")
+    return Resource(withdrawal["id"], seller, read)
 
 
 @pytest.fixture(scope="module")

@@ -129,5 +129,7 @@ async def test_a_mini_program_checkout_answers_wx_request_payment_and_pays_with_
         what="the order paid",
     )
     assert paid["payment_method"] == "wechat_pay"
-    sold = await gateway.ok("GET", f"/mp/v1/items/{item['id']}")
-    assert sold["status"] == "sold" and sold["purchasable"] is False
+    sold = await eventually(  # listing marks the item sold from the paid order, a moment after
+        lambda: gateway.ok("GET", f"/mp/v1/items/{item['id']}"), until=lambda i: i["status"] == "sold", what="sold"
+    )
+    assert sold["purchasable"] is False and sold["unpurchasable_reason"] == "item_not_available"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.integration.gateway.conftest import GatewayClient, Login
+from tests.integration.gateway.conftest import APPLICATION, GatewayClient, Login, invite
 from tests.integration.listing.conftest import ListingClient
 from tests.integration.payment.conftest import PaymentClient
 from tests.support.infra import eventually, jaeger_trace_spans
@@ -81,31 +81,19 @@ async def test_the_mini_program_story_from_listing_to_a_wechat_payment(
     assert not_yet["purchasable"] is False and not_yet["unpurchasable_reason"] == "seller_not_accepting_wechat_pay"
 
     # The admin sets the level and invites L5+ shops; the seller activates in the workbench.
-    leveled = await gateway.admin("PUT", f"/shops/{shop['id']}/level", {"level": 6})
-    assert leveled["level"] == 6
-    await eventually(
-        lambda: gateway.admin("POST", "/wechat-collection/invitation-batches", {"min_level": 5, "max_count": 1000}),
-        # The wallet learns the new level from listing's event: until then a batch does not reach the shop.
-        until=lambda batch: shop["id"] in {x["shop_id"] for x in batch["invited"]},
-        what="the shop invited",
-    )
+    await invite(gateway, shop)
     invited = await eventually(
         lambda: gateway.ok("GET", "/app/v1/shop/wechat-collection", seller),
         until=lambda c: c["status"] == "invited",
         what="the seller invited",
     )
     assert invited["invited_at"]
-    application = {
-        "legal_name": "张小鱼",
-        "id_card_number": "110101199003071233",
-        "mobile": "13800138000",
-        "settlement_card": {"card_number": "6222020200112233446", "bank_code": "ICBC", "holder_name": "张小鱼"},
-    }
     submitted = await gateway.request(
-        "POST", "/app/v1/shop/wechat-collection/activate", token=seller.token, body=application
+        "POST", "/app/v1/shop/wechat-collection/activate", token=seller.token, body=APPLICATION
     )
     assert submitted.status == 202 and submitted.body["status"] == "reviewing", submitted.body
-    assert "110101199003071233" not in str(submitted.body) and "6222020200112233446" not in str(submitted.body)
+    assert APPLICATION["id_card_number"] not in str(submitted.body)
+    assert APPLICATION["settlement_card"]["card_number"] not in str(submitted.body)  # type: ignore[index]
     active = await eventually(
         lambda: gateway.ok("GET", "/app/v1/shop/wechat-collection", seller),
         until=lambda c: c["status"] == "active",
