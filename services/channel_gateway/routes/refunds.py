@@ -35,7 +35,9 @@ status and the public statuses it is allowed from.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -431,7 +433,50 @@ async def open_case(ctx: Ctx[OpenCaseIn, Any]) -> dict[str, Any]:
         "evidence": [str(u) for u in body.evidence],
     }
     key = refund_idempotency_key(ctx.audience, ctx.user_id, ctx.request.headers["Idempotency-Key"])
-    return await ctx.app[CLIENTS].refund.open_case(ctx.path("order_id"), terms, key)
+    return await _open_when_known(ctx, ctx.path("order_id"), terms, key)
+
+
+# Refund learns of orders from listing's events: a case opened the moment an order is paid or shipped may find refund
+# not knowing it yet. The gateway asks listing (the order is the caller's and in that state) and tries again for
+# this long, each attempt under its own key (refund stores the answer of each, the lagging 404 or 422 included).
+OPEN_LAG_S = 5.0
+OPEN_RETRY_S = 0.2
+
+
+# The listing states in which refund will hear of what it is waiting for.
+HEARD_OF = {"paid": ("paid", "shipped"), "shipped": ("shipped",)}
+
+
+def _lagging(exc: ServiceError) -> str | None:
+    """The order state refund is waiting to hear of, if this refusal is one that hearing of it would change."""
+    if exc.status == 404:
+        return "paid"
+    if exc.status == 422 and "nothing was shipped" in exc.message:
+        return "shipped"
+    return None
+
+
+async def _open_when_known(ctx: Ctx[Any, Any], order_id: str, terms: dict[str, Any], key: str) -> dict[str, Any]:
+    clients = ctx.app[CLIENTS]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + OPEN_LAG_S
+    checked = False
+    for attempt in itertools.count():
+        try:
+            attempt_key = key if not attempt else f"{key}.{attempt}"
+            case: dict[str, Any] = await clients.refund.open_case(order_id, terms, attempt_key)
+            return case
+        except ServiceError as exc:
+            waiting_for = _lagging(exc)
+            if waiting_for is None or loop.time() > deadline:
+                raise
+            if not checked:  # listing says whether it is the caller's order, and in a state refund will hear of
+                order = await clients.listing.order(order_id, viewer_id=ctx.user_id)
+                if order["buyer_id"] != ctx.user_id or order["status"] not in HEARD_OF[waiting_for]:
+                    raise
+                checked = True
+            await asyncio.sleep(OPEN_RETRY_S)
+    raise AssertionError("unreachable")
 
 
 @case_route(
