@@ -3,7 +3,8 @@
 Baselines: one FerretDB `insert_one` (the unit every stream append pays) and one HTTP round trip to /healthz of the
 same service process. Each figure is a median over sequential calls unless it says otherwise.
 Run: `make bench` (starts the infrastructure; starts its own listing, payment and sandbox processes). The wallet's
-books are measured in-process (bench/wallet.py), after the rest.
+books are measured in-process (bench/wallet.py), after the rest; then the channel gateway (bench/gateway.py: its own
+sandbox, listing, payment and gateway processes, and a bare aiohttp process as its baseline).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import aiohttp
 
 from bench.catalog import measure_catalog
 from bench.catalog import report as catalog_report
+from bench.gateway import measure_gateway
+from bench.gateway import report as gateway_report
 from bench.sizes import SIZES, measure_sizes, payment_body, report
 from bench.timing import median_ms, median_sync_ms
 from bench.wallet import measure_wallet
@@ -192,6 +195,9 @@ async def measure() -> None:
             if name.startswith("bench_") and run in name:
                 await client.drop_database(name)
         client.close()
+    # The gateway, once the processes above are gone: a catalog page under 32 connections against a bare aiohttp
+    # endpoint, and its checkout, from processes of its own.
+    gateway = await measure_gateway(run, insert)
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'median ms':>10}  ratio to B")
     for label, ms, ratio in rows:
@@ -204,6 +210,9 @@ async def measure() -> None:
         print(line)
     print("\nThe wallet's books, in-process on FerretDB (a hold and a withdrawal as their accounts grow):")
     for line in wallet_report(wallet):
+        print(line)
+    print("\nThe channel gateway over HTTP (A: a bare aiohttp JSON endpoint in the same run, B as above):")
+    for line in gateway_report(gateway):
         print(line)
 
 
