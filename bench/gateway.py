@@ -5,7 +5,9 @@ bare aiohttp baseline, on free ports and databases `bench_*_<run>`, never the `m
     (an aiohttp client load loop in this process), as requests/s against a bare aiohttp JSON endpoint answering the
     same page's bytes from a process of its own (bench/json_baseline.py), measured in alternating rounds in the same
     run; with p50/p99 latency. Goal (reported, not asserted): at least 0.25x the baseline's requests/s, p99 <= 20 ms.
-    Beside them, the listing call behind the gateway under the same load, and all three on one connection.
+    Beside them, the listing call behind the gateway under the same load, the gateway with its catalog micro-cache
+    off (a page asked for the first time in its second: every request a call to listing), and all three on one
+    connection.
 (b) a checkout, `POST /app/v1/orders` (Alipay, an Idempotency-Key each), p50/p99 over sequential checkouts of
     distinct items by one signed-in buyer, beside the same two internal calls made directly (listing `POST /orders`,
     payment `POST /payments`): what the gateway adds to a checkout.
@@ -105,6 +107,7 @@ class GatewayBench:
     single: list[Latencies]  # baseline, gateway, listing: one connection, sequential
     checkout: Latencies
     direct: Latencies
+    uncached: Load  # the gateway with its catalog micro-cache off
     insert_ms: float | None = None
 
     @property
@@ -187,12 +190,7 @@ async def _measure(run: str, insert_ms: float | None, amqp: str) -> GatewayBench
     listing = process("services.listing", f"bench-gw-listing-{run}", dbs["listing"], logs, amqp)
     payment = process("services.payment", f"bench-gw-payment-{run}", dbs["payment"], logs, amqp)
     payment.env.update({**provider_env(sandbox.url), "PUBLIC_BASE_URL": payment.url})
-    gateway = process(
-        "services.channel_gateway",
-        f"bench-gw-gateway-{run}",
-        dbs["gateway"],
-        logs,
-        amqp,
+    gateway_env = dict(
         **provider_env(sandbox.url),
         LISTING_URL=listing.url,
         PAYMENT_URL=payment.url,
@@ -207,13 +205,24 @@ async def _measure(run: str, insert_ms: float | None, amqp: str) -> GatewayBench
         CHECKOUT_PER_CLIENT="100000",
         LOGIN_PER_CLIENT="100000",
     )
+    gateway = process("services.channel_gateway", f"bench-gw-gateway-{run}", dbs["gateway"], logs, amqp, **gateway_env)
+    # The same gateway with its catalog micro-cache off: every page a call to listing (a catalog of distinct pages).
+    uncached = process(
+        "services.channel_gateway",
+        f"bench-gw-uncached-{run}",
+        dbs["gateway"],
+        logs,
+        amqp,
+        **gateway_env,
+        CATALOG_CACHE_S="0",
+    )
     page_file = logs / "catalog-page.json"
     baseline = process("bench.json_baseline", f"bench-gw-baseline-{run}", "unused", logs, amqp)
     baseline.env["BASELINE_BODY_FILE"] = str(page_file)
     started: list[ServiceProcess] = []
     client = make_client(MONGO_URL)
     try:
-        for p in (sandbox, listing, payment, gateway):
+        for p in (sandbox, listing, payment, gateway, uncached):
             started.append(p)  # stopped at the end even if it never got ready
             await p.start()
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as internal:
@@ -233,16 +242,17 @@ async def _measure(run: str, insert_ms: float | None, amqp: str) -> GatewayBench
                     (f"{baseline.url}/json", {}),
                     (catalog_url, {}),
                     (behind, {"Authorization": f"Bearer {TOKEN}"}),
+                    (f"{uncached.url}/mp/v1/catalog?limit=20", {}),
                 ]
-                base, cat, lst = await alternate(*targets)
-                single = [await one_connection(http, url, headers) for url, headers in targets]
+                base, cat, lst, unc = await alternate(*targets)
+                single = [await one_connection(http, url, headers) for url, headers in targets[:3]]
                 buyer = await app_login(http, gateway.url, sandbox.url)
                 checkout, direct = await interleaved(
                     gateway_checkout(http, gateway.url, buyer, for_checkout),
                     direct_checkout(internal, listing.url, payment.url, for_direct),
                     CHECKOUTS,
                 )
-        return GatewayBench(on_sale, len(page), base, cat, lst, single, checkout, direct, insert_ms)
+        return GatewayBench(on_sale, len(page), base, cat, lst, single, checkout, direct, unc, insert_ms)
     finally:
         for p in reversed(started):
             p.stop()
@@ -399,6 +409,11 @@ def report(bench: GatewayBench) -> list[str]:
             cat,
             f"{bench.ratio:.2f} A   goal ≥{GOAL_RATIO} {verdict(bench.ratio >= GOAL_RATIO)},"
             f" p99 ≤{GOAL_P99_MS:g} ms {verdict(percentile(cat.latencies_ms, 0.99) <= GOAL_P99_MS)}",
+        ),
+        (
+            f"gateway, micro-cache off (CATALOG_CACHE_S=0: every page asks listing), {CONNECTIONS} connections",
+            bench.uncached,
+            f"{bench.uncached.rps / base.rps:.2f} A",
         ),
         (
             f"behind it: listing GET /internal/v1/catalog?limit=20, {CONNECTIONS} connections",

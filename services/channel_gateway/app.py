@@ -10,8 +10,18 @@ import aiohttp
 from aiohttp import web
 
 from services.channel_gateway.api import OPENAPI, ROUTES, openapi_document, openapi_json
+from services.channel_gateway.cache import MicroCache
 from services.channel_gateway.clients import Clients
-from services.channel_gateway.keys import ALIPAY_LOGIN, CLIENTS, LIMITER, SETTINGS, TOKENS, USERS, WECHAT_LOGIN
+from services.channel_gateway.keys import (
+    ALIPAY_LOGIN,
+    CATALOG_CACHE,
+    CLIENTS,
+    LIMITER,
+    SETTINGS,
+    TOKENS,
+    USERS,
+    WECHAT_LOGIN,
+)
 from services.channel_gateway.ratelimit import RateLimiter, Rule
 from services.channel_gateway.routing import Audience, Route, Session, Wiring, install
 from services.channel_gateway.sessions import AlipayLogin, Tokens, Users, WechatLogin
@@ -90,6 +100,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     app[SETTINGS] = settings
     app[OPENAPI] = openapi_document()
     app[LIMITER] = RateLimiter()
+    app[CATALOG_CACHE] = MicroCache(settings.catalog_cache_s)
     app[TOKENS] = Tokens(settings.session_secret.get_secret_value().encode(), settings.session_ttl_s)
     app.cleanup_ctx.append(mongo_context(settings))
 

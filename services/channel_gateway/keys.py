@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.channel_gateway.cache import MicroCache
 from services.channel_gateway.clients import Clients
 from services.channel_gateway.ratelimit import RateLimiter
 from services.channel_gateway.sessions import AlipayLogin, Tokens, Users, WechatLogin
@@ -16,3 +17,4 @@ TOKENS = web.AppKey("tokens", Tokens)
 LIMITER = web.AppKey("limiter", RateLimiter)
 WECHAT_LOGIN = web.AppKey("wechat_login", WechatLogin)
 ALIPAY_LOGIN = web.AppKey("alipay_login", AlipayLogin)
+CATALOG_CACHE = web.AppKey("catalog_cache", MicroCache)

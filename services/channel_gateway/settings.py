@@ -40,3 +40,5 @@ class GatewaySettings(ServiceSettings, AlipaySettings):
     # Behind a proxy the client's address is the last hop of X-Forwarded-For it added; off by default.
     trust_forwarded_for: bool = False
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Catalog pages (the same for every client of an audience) are served from memory this long; 0 turns it off.
+    catalog_cache_s: float = Field(default=1.0, ge=0)

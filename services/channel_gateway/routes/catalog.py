@@ -3,11 +3,13 @@ and payment methods (the channel policy decides; listing answers a page in one c
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import Field, model_validator
 
-from services.channel_gateway.keys import CLIENTS
+from services.channel_gateway.keys import CATALOG_CACHE, CLIENTS
 from services.channel_gateway.models import MAX_PRICE_FEN, ItemCardPage, ItemDetail, PageQuery, card, detail
 from services.channel_gateway.routing import Ctx, Registry
 from services.listing.domain import Condition
@@ -44,10 +46,19 @@ class CatalogQuery(PageQuery):
     capability="browse_catalog",
     tags=("catalog",),
 )
-async def catalog(ctx: Ctx[Any, CatalogQuery]) -> ItemCardPage:
-    page = await ctx.app[CLIENTS].listing.catalog(ctx.query.model_dump(exclude_none=True))
-    items = [card(item, ctx.channel) for item in page["items"]]
-    return ItemCardPage.model_validate({"items": items, "next_cursor": page.get("next_cursor")})
+async def catalog(ctx: Ctx[Any, CatalogQuery]) -> web.Response:
+    """The same page for every client of an audience, so it is served from the micro-cache for a moment."""
+    params = ctx.query.model_dump(exclude_none=True)
+
+    async def render() -> bytes:
+        page = await ctx.app[CLIENTS].listing.catalog(params)
+        items = [card(item, ctx.channel) for item in page["items"]]
+        out = ItemCardPage.model_validate({"items": items, "next_cursor": page.get("next_cursor")})
+        return out.model_dump_json().encode()
+
+    key = f"{ctx.audience}:{json.dumps(params, sort_keys=True, ensure_ascii=False)}"
+    body = await ctx.app[CATALOG_CACHE].get(key, render)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 @registry.route(
