@@ -290,13 +290,25 @@ async def make_order(world: World) -> Resource:
 async def make_refund_case(world: World) -> Resource:
     order = await paid_app_order(world, 4_500)
     buyer = world.cast.app_owner
-    case = await world.gateway.ok(
-        "POST",
-        f"/app/v1/orders/{order['id']}/refunds",
-        buyer,
-        key=f"authz-{uuid.uuid4().hex}",
-        body={"type": "refund_only", "amount_fen": 4_500, "reason": "不想要了", "evidence": []},
+
+    async def attempt() -> Answer:
+        # Until refund has heard of the paid order (listing's event is on its way) the answer is 404 "no such order",
+        # stored under its key: each attempt is a new request with a new key.
+        return await world.gateway.request(
+            "POST",
+            f"/app/v1/orders/{order['id']}/refunds",
+            token=buyer.token,
+            key=f"authz-{uuid.uuid4().hex}",
+            body={"type": "refund_only", "amount_fen": 4_500, "reason": "不想要了", "evidence": []},
+        )
+
+    opened = await eventually(
+        attempt,
+        until=lambda r: (r.status, error_code(r)) != (404, "not_found"),
+        what="the refund case opened",
     )
+    assert opened.status == 201, opened.body
+    case = opened.body
 
     async def read() -> Any:
         return await world.gateway.ok("GET", f"/app/v1/refunds/{case['id']}", buyer)
