@@ -494,6 +494,7 @@ async def get_case(ctx: Ctx[Any, Any]) -> dict[str, Any]:
     summary="The caller's refund cases as buyer, or (app) as seller",
     query=CasesQuery,
     response=CasePage,
+    errors=(403,),  # role=seller where the policy has no shop
     tags=("refunds",),
 )
 async def list_cases(ctx: Ctx[Any, CasesQuery]) -> CasePage:

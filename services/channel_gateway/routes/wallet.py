@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.channel_gateway.clients import ServiceError, WalletClient
 from services.channel_gateway.keys import CLIENTS
 from services.channel_gateway.models import In, PageQuery
 from services.channel_gateway.routes.shop import BANK_CODES, BANK_NAMES, UNSET_ADDRESS_CODE, BankCode, last4
@@ -245,6 +246,17 @@ def applicant_of(collection: dict[str, Any]) -> dict[str, Any]:
     return ((collection.get("application") or {}).get("applicant")) or {}
 
 
+async def settlement_card_of(wallet: WalletClient, seller_id: str) -> dict[str, Any] | None:
+    """The wallet's settlement card; None before the seller's WeChat collection is active (the card is set at
+    onboarding: until then there is none, and the wallet answers 409 `not_active`)."""
+    try:
+        return await wallet.settlement_card(seller_id)
+    except ServiceError as exc:
+        if exc.code == "not_active":
+            return None
+        raise
+
+
 # ------------------------------------------------------------------------------------------------------- routes
 
 
@@ -315,14 +327,16 @@ async def add_bank_card(ctx: Ctx[BankCardIn, Any]) -> tuple[int, BankCardOut]:
 @registry.route(
     "GET",
     "/wallet/bank-cards",
-    summary="The seller's settlement card (and a new one under review)",
+    summary="The seller's settlement card (and a new one under review); none before WeChat collection is active",
     response=BankCardList,
     capability="wallet",
     tags=("wallet",),
 )
 async def list_bank_cards(ctx: Ctx[Any, Any]) -> BankCardList:
     wallet = ctx.app[CLIENTS].wallet
-    found, collection = await asyncio.gather(wallet.settlement_card(ctx.user_id), wallet.collection(ctx.user_id))
+    found, collection = await asyncio.gather(settlement_card_of(wallet, ctx.user_id), wallet.collection(ctx.user_id))
+    if found is None:
+        return BankCardList(items=[])
     return BankCardList(items=cards_out(ctx.user_id, found, applicant_of(collection).get("real_name")))
 
 

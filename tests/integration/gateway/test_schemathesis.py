@@ -5,11 +5,15 @@ type and its body as documented.
 
 Each operation runs in up to three modes, a few derandomized examples each (the same cases every run):
 - `positive`: input the document allows;
-- `negative`: input it does not (a 4xx is expected; never a 5xx, never an undocumented status). A case whose only
-  violation is the Authorization header answers as a positive one: the session header the test sends replaces it;
+- `negative`: input it does not (a 4xx is expected; never a 5xx, never an undocumented status). Run only for the
+  operations whose document gives them an input to violate: a parameter (path, query or header) or a request body.
+  The Authorization header does not count: the session header the test sends replaces whatever a case has, so a case
+  whose only violation is that header answers as a positive one. An operation with neither (`GET /app/v1/wallet`, or
+  an app-only route under /mp/v1, documented as a bare 403) leaves hypothesis nothing to generate (`Unsatisfiable`);
 - `seeded`: input it allows, with the path parameters and body fields that name a resource (`order_id`, `item_id`)
-  replaced by real ones of this module's users (`SEEDS`), so success answers (an order, a checkout) are checked
-  against the document too, not only the 404s random ids get. Run for the operations that name a seeded resource.
+  replaced by real ones of this module's users (the `seeds` fixture), so success answers (an order, a checkout) are
+  checked against the document too, not only the 404s random ids get. Run for the operations that name a seeded
+  resource.
 
 One test per operation and mode, parametrized from the route table's document (the first test checks the gateway
 serves that very document), each drawing its cases from schemathesis' strategy for the operation
@@ -17,8 +21,8 @@ serves that very document), each drawing its cases from schemathesis' strategy f
 time (`schemathesis.pytest.from_fixture`) cannot be used: 4.32.5 sets `Function._nodeid`, which pytest 9.2 no longer
 has (AttributeError).
 
-No operation is excluded. The gateway fixture's rate limits are high (see conftest); where a limit is low
-(withdrawals) a 429 is documented, so spending it is no failure.
+No operation is excluded (every one runs positive at least). The gateway fixture's rate limits are high (see
+conftest); where a limit is low (withdrawals) a 429 is documented, so spending it is no failure.
 """
 
 from __future__ import annotations
@@ -67,13 +71,21 @@ def names_in(path: str, op: dict[str, Any]) -> set[str]:
     return names | set(schema.get("properties", {}))
 
 
+def has_inputs(op: dict[str, Any]) -> bool:
+    """Whether the operation takes anything a negative case can violate: a parameter or a request body (security
+    aside: the test's own session header replaces a case's)."""
+    return bool(op.get("parameters")) or "requestBody" in op
+
+
 def runs() -> list[tuple[str, str, str]]:
     found = []
     for path, item in DOCUMENT["paths"].items():
         for method, op in item.items():
             if method not in METHODS:
                 continue
-            found += [(method.upper(), path, "positive"), (method.upper(), path, "negative")]
+            found.append((method.upper(), path, "positive"))
+            if has_inputs(op):
+                found.append((method.upper(), path, "negative"))
             if names_in(path, op) & SEEDED and not path.startswith("/admin/"):
                 found.append((method.upper(), path, "seeded"))
     return found
