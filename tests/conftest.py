@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 
+# Modules whose fixtures start the whole suite (listing, payment, the wallet, refund and the gateway), run last: those
+# processes live until the session ends and consume every event from then on, so started early they would slow
+# every integration test after them (the other packages start only the services they test, as late as they can).
+WHOLE_SUITE = ("/tests/integration/gateway/", "/tests/e2e/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.path)
         if "/tests/integration/" in path or "/tests/e2e/" in path:
             item.add_marker(pytest.mark.infra)
+    items.sort(key=lambda item: any(part in str(item.path) for part in WHOLE_SUITE))  # stable: the rest keep order
