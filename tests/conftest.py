@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-
 # Modules whose fixtures start the whole suite (listing, payment, the wallet, refund and the gateway), run last: those
 # processes live until the session ends and consume every event from then on, so started early they would slow
 # every integration test after them (the other packages start only the services they test, as late as they can).
