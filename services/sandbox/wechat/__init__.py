@@ -22,6 +22,7 @@ from services.sandbox.wechat import (
     transactions,
     transfers,
     v3,
+    wxacode,
 )
 from services.sandbox.wechat.merchants import setup as setup_merchants
 from services.sandbox.wechat.runtime import WECHAT, Wechat, load_keys
@@ -65,6 +66,10 @@ def setup(app: web.Application, settings: SandboxSettings) -> None:
     r = app.router
     r.add_get("/sns/jscode2session", login.jscode2session)
     r.add_post("/sandbox/wechat/login-codes", login.issue_login_code)
+    r.add_get("/cgi-bin/token", wxacode.cgi_token)
+    r.add_post("/cgi-bin/stable_token", wxacode.stable_token)
+    r.add_post("/wxa/getwxacodeunlimit", wxacode.getwxacodeunlimit)
+    r.add_post("/sandbox/wechat/access-tokens/{token}/expire", wxacode.expire_token)
     r.add_post("/sandbox/wechat/pay", transactions.buyer_pay)
     r.add_post("/sandbox/wechat/refunds/{out_refund_no}/settle", refunds.settle_action)
     r.add_post("/sandbox/wechat/transfers/{out_bill_no}/confirm", transfers.confirm)

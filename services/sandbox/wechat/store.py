@@ -22,6 +22,8 @@ REFUND_NOS = "wechat_refund_nos"
 TRANSFER_BILL_NOS = "wechat_transfer_bill_nos"
 LOGIN_CODES = "wechat_login_codes"
 LOGIN_CODE_USES = "wechat_login_code_uses"
+# Mini-program access tokens (by `_id` = the token) and each app's latest (`_id` = "latest:<appid>").
+ACCESS_TOKENS = "wechat_access_tokens"
 OPENIDS = "wechat_openids"
 DUE = "wechat_due"
 # Written by the onboarding half of the sandbox (applyments): {_id: sub_mchid, state, merchant_shortname, settlement}.
@@ -68,6 +70,7 @@ class WechatStore:
         self.transfer_bill_nos = db[TRANSFER_BILL_NOS]
         self.login_codes = db[LOGIN_CODES]
         self.login_code_uses = db[LOGIN_CODE_USES]
+        self.access_tokens = db[ACCESS_TOKENS]
         self.openids = db[OPENIDS]
         self.due = db[DUE]
         self.sub_merchants = db[SUB_MERCHANTS]
