@@ -10,7 +10,25 @@ from collections.abc import Callable
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 PREFIXES = frozenset(
-    {"usr", "shp", "itm", "ord", "pay", "agr", "rfd", "acc", "trf", "wdr", "evt", "cmd", "inv", "bnk", "esc", "stl"}
+    {
+        "usr",
+        "shp",
+        "itm",
+        "ord",
+        "pay",
+        "agr",
+        "rfd",
+        "acc",
+        "trf",
+        "wdr",
+        "evt",
+        "cmd",
+        "inv",
+        "bnk",
+        "esc",
+        "stl",
+        "shv",
+    }
 )
 _ID_RE = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})$")
 

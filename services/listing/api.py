@@ -11,6 +11,7 @@ from services.listing.catalog import CatalogQuery
 from services.listing.domain import Item, ItemFields, ItemStatus, NewItemFields, Shop
 from services.listing.keys import CATALOG, LISTING, STORE
 from services.listing.orders import Order, OrderStatus
+from services.listing.shares import Share
 from services.listing.store import ORDER_LIST, SELLER_ITEMS
 from shared.errors import NotFound, ValidationFailed
 from shared.events import Channel, PaymentMethod
@@ -63,6 +64,17 @@ class PlaceOrderBody(Strict):
     channel: Channel
     payment_method: PaymentMethod
     request_id: str | None = Field(default=None, min_length=1, max_length=255)
+    share_code: str | None = Field(default=None, min_length=1, max_length=20)
+
+
+class ShareBody(Strict):
+    sharer_id: str = UserId
+    channel: Channel
+
+
+class ViewBody(Strict):
+    channel: Channel
+    viewer_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class PageQuery(BaseModel):
@@ -79,6 +91,10 @@ class OrdersQuery(PageQuery):
     role: Literal["buyer", "seller"]
     user_id: str = UserId
     status: OrderStatus | None = None
+
+
+class SellerQuery(BaseModel):
+    seller_id: str = UserId
 
 
 class ViewerQuery(BaseModel):
@@ -158,6 +174,8 @@ def order_view(order: Order | dict[str, Any]) -> dict[str, Any]:
         "refund_id": o.refund_id,
         "closed_reason": o.closed_reason,
         "refunded_fen": o.refunded_fen,
+        "share_code": o.share_code,
+        "sharer_id": o.sharer_id,
         "shipment": None
         if shipment is None
         else {
@@ -171,6 +189,18 @@ def order_view(order: Order | dict[str, Any]) -> dict[str, Any]:
         "completed_at": _iso(o.completed_at),
         "auto_confirm_at": _iso(o.auto_confirm_at),
         "timeline": [{"at": _iso(t.at), "type": t.type, "actor": t.actor} for t in o.timeline],
+    }
+
+
+def share_view(share: Share) -> dict[str, Any]:
+    return {
+        "code": share.code,
+        "item_id": share.item_id,
+        "shop_id": share.shop_id,
+        "seller_id": share.seller_id,
+        "sharer_id": share.sharer_id,
+        "channel": share.channel,
+        "created_at": _iso(share.created_at),
     }
 
 
@@ -271,7 +301,7 @@ async def catalog(request: web.Request) -> web.Response:
 async def place_order(request: web.Request) -> web.Response:
     body = await parse_body(request, PlaceOrderBody)
     order = await request.app[LISTING].place_order(
-        body.item_id, body.buyer_id, body.channel, body.payment_method, body.request_id
+        body.item_id, body.buyer_id, body.channel, body.payment_method, body.request_id, body.share_code
     )
     return json_response(order_view(order), 201)
 
@@ -310,6 +340,40 @@ async def ship_order(request: web.Request) -> web.Response:
     return json_response(order_view(order))
 
 
+# ------------------------------------------------------------------------------------------------------- shares
+
+
+async def share_item(request: web.Request) -> web.Response:
+    body = await parse_body(request, ShareBody)
+    share, item = await request.app[LISTING].share_item(request.match_info["item_id"], body.sharer_id, body.channel)
+    return json_response({**share_view(share), "item": await _with_shop(request, item)}, 201)
+
+
+async def get_share(request: web.Request) -> web.Response:
+    return json_response(share_view(await request.app[LISTING].share(request.match_info["code"])))
+
+
+async def view_share(request: web.Request) -> web.Response:
+    """Resolve a share for a viewer and count the view (by an event): the share, its item and the sharer's shop."""
+    body = await parse_body(request, ViewBody)
+    share, item, sharer_shop = await request.app[LISTING].view_share(
+        request.match_info["code"], body.channel, body.viewer_id
+    )
+    return json_response(
+        {
+            **share_view(share),
+            "item": await _with_shop(request, item),
+            "sharer_shop": None if sharer_shop is None else shop_view(sharer_shop),
+        }
+    )
+
+
+async def share_stats(request: web.Request) -> web.Response:
+    seller_id = parse_query(request, SellerQuery).seller_id
+    stats = await request.app[LISTING].share_stats(request.match_info["item_id"], seller_id)
+    return json_response(stats.model_dump())
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     p = "/internal/v1"
@@ -329,3 +393,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{p}/orders/{{order_id}}/cancel", cancel_order)
     r.add_post(f"{p}/orders/{{order_id}}/confirm-receipt", confirm_receipt)
     r.add_post(f"{p}/orders/{{order_id}}/ship", ship_order)
+    r.add_post(f"{p}/items/{{item_id}}/shares", share_item)
+    r.add_get(f"{p}/items/{{item_id}}/share-stats", share_stats)
+    r.add_get(f"{p}/shares/{{code}}", get_share)
+    r.add_post(f"{p}/shares/{{code}}/views", view_share)

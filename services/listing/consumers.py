@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from services.listing.domain import ITEM, SHOP
 from services.listing.orders import ORDER, PaymentMismatch, RecordPayment
+from services.listing.shares import SHARE, VIEW, fact_of
 from services.listing.usecases import ITEM_MOVES, Listing
 from shared.bus import Handler, PermanentFailure, cause_of, idempotent
 from shared.events import Envelope
@@ -17,7 +18,10 @@ from shared.events.wallet import CollectionActivated, WalletInvited
 from shared.mongo import Database
 from shared.streams import own_event_types
 
-OWN_EVENTS = own_event_types(SHOP, ITEM, ORDER)
+OWN_EVENTS = own_event_types(SHOP, ITEM, ORDER, SHARE, VIEW)
+# Events the share stats count (issue 18): views, and orders placed or paid through a share. Counted here, by the
+# consumer, never in the request that caused them: each event is one fact keyed by its event id.
+COUNTED = ("order.created", "order.paid", *VIEW.events)
 
 
 def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
@@ -62,9 +66,13 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
     async def own(envelope: Envelope) -> None:
         if envelope.producer != name:
             return  # another deployment's listing (a second environment on one broker): not our streams
-        await listing.reproject(envelope.aggregate_id, envelope.seq)
+        if envelope.type not in VIEW.events:  # a view's one-entry stream has no projection
+            await listing.reproject(envelope.aggregate_id, envelope.seq)
         if envelope.type in ITEM_MOVES:
             await listing.settle_item(await listing.order(envelope.aggregate_id))
+        fact = fact_of(envelope.type, envelope.payload) if envelope.type in COUNTED else None
+        if fact is not None:
+            await listing.store.record_fact(envelope.event_id, *fact, envelope.occurred_at)
 
     table: dict[str, Handler] = {
         "payment.created.v1": payment_created,
@@ -80,5 +88,6 @@ def handlers(listing: Listing, db: Database, name: str) -> dict[str, Handler]:
     wrapped = {key: idempotent(db, name, handler) for key, handler in table.items()}
     # Re-projecting is idempotent by itself (a redelivery costs one lookup of the projection's seq); an inbox row
     # would cost a lookup and a write on every delivery. The events that also settle an item keep their inbox.
+    # A counted event's fact is keyed by its event id, so it needs no inbox either.
     wrapped |= {f"{event_type}.v1": own for event_type in OWN_EVENTS if event_type not in ITEM_MOVES}
     return wrapped

@@ -78,6 +78,8 @@ class Order(BaseModel):
     completed_at: datetime | None = None
     closed_reason: str | None = None
     refunded_fen: int = 0
+    share_code: str | None = None
+    sharer_id: str | None = None
     closed_refund_ids: list[str] = Field(default_factory=list)
     late_payment_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -98,6 +100,8 @@ class CreateOrder(BaseModel):
     channel: Channel
     payment_method: PaymentMethod
     expires_at: datetime
+    share_code: str | None = None
+    sharer_id: str | None = None
 
 
 class CancelOrder(BaseModel):
@@ -227,6 +231,8 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
                     amount_fen=command.item_price_fen,
                     expires_at=command.expires_at.isoformat(),
                     item_title=command.item_title,
+                    share_code=command.share_code,
+                    sharer_id=command.sharer_id,
                 )
             )
         ]
@@ -278,6 +284,8 @@ def decide_order(state: Order, command: OrderCommand) -> list[NewEvent]:
                     payment_method=command.method,
                     payment_id=command.payment_id,
                     amount_fen=state.amount_fen,
+                    share_code=state.share_code,
+                    sharer_id=state.sharer_id,
                 )
             )
         ]
@@ -421,6 +429,8 @@ def evolve_order(state: Order, event: RecordedEvent) -> Order:
             status="pending_payment",
             created_at=at,
             expires_at=datetime.fromisoformat(p["expires_at"]),
+            share_code=p.get("share_code"),
+            sharer_id=p.get("sharer_id"),
             timeline=timeline,
         )
     update: dict[str, Any] = {"timeline": timeline}

@@ -12,7 +12,8 @@ from typing import Any
 
 from services.listing.domain import Item, Shop
 from services.listing.orders import Order
-from shared.mongo import Collection, Database, drop_index_if_present
+from services.listing.shares import FactKind, Share, stream_of
+from shared.mongo import Collection, Database, DuplicateKeyError, drop_index_if_present
 from shared.pagination import Keyset, after, sort_spec
 from shared.projections import project, projected_seq
 
@@ -25,6 +26,9 @@ class ListingStore:
         self.shops: Collection = db["shops"]
         self.items: Collection = db["items"]
         self.orders: Collection = db["orders"]
+        # Shares by stream id (`shr_<code>`), and what the stats consumer counted: one fact per event (`_id`).
+        self.shares: Collection = db["shares"]
+        self.share_facts: Collection = db["share_facts"]
 
     async def ensure_indexes(self) -> None:
         await self.shops.create_index([("seller_id", 1)], name="seller")
@@ -39,6 +43,8 @@ class ListingStore:
         await self.orders.create_index([("seller_id", 1), ("created_at", -1), ("_id", -1)], name="seller")
         await self.orders.create_index([("status", 1), ("expires_at", 1)], name="expiry")
         await self.orders.create_index([("status", 1), ("auto_confirm_at", 1)], name="auto_confirm")
+        await self.shares.create_index([("item_id", 1)], name="item")
+        await self.share_facts.create_index([("item_id", 1)], name="item")
 
     # -------------------------------------------------------------------------------------------- projections
 
@@ -51,8 +57,11 @@ class ListingStore:
     async def project_order(self, order: Order, seq: int) -> None:
         await project(self.orders, order.order_id, seq, order.model_dump())
 
+    async def project_share(self, share: Share, seq: int) -> None:
+        await project(self.shares, stream_of(share.code), seq, share.model_dump())
+
     async def projected_seq(self, aggregate_id: str) -> int:
-        collections = {"shp_": self.shops, "itm_": self.items, "ord_": self.orders}
+        collections = {"shp_": self.shops, "itm_": self.items, "ord_": self.orders, "shr_": self.shares}
         return await projected_seq(collections[aggregate_id[:4]], aggregate_id)
 
     # ----------------------------------------------------------------------------------------------- queries
@@ -91,6 +100,28 @@ class ListingStore:
 
     async def order(self, order_id: str) -> dict[str, Any] | None:
         return await self.orders.find_one({"_id": order_id})
+
+    # ------------------------------------------------------------------------------------------- share stats
+
+    async def record_fact(self, event_id: str, kind: FactKind, item_id: str, sharer_id: str, at: datetime) -> bool:
+        """Count one event once: its id is the fact's `_id`, so a redelivery meets the unique key. False if known."""
+        try:
+            await self.share_facts.insert_one(
+                {"_id": event_id, "kind": kind, "item_id": item_id, "sharer_id": sharer_id, "at": at}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def share_facts_of(self, item_id: str) -> list[dict[str, Any]]:
+        """Every fact of one item (a top-level equality on an indexed field): a second-hand item's shares bring
+        tens or hundreds of views, not millions; counters kept by `$inc` would lose updates on FerretDB."""
+        cursor = self.share_facts.find({"item_id": item_id}, projection={"kind": 1, "sharer_id": 1})
+        return [doc async for doc in cursor]
+
+    async def sharers_of(self, item_id: str) -> list[str]:
+        cursor = self.shares.find({"item_id": item_id}, projection={"sharer_id": 1})
+        return sorted({doc["sharer_id"] async for doc in cursor})
 
     # -------------------------------------------------------------------------------------------- timer scans
 

@@ -53,18 +53,33 @@ from services.listing.orders import (
     ShipOrder,
 )
 from services.listing.settings import ListingSettings
+from services.listing.shares import (
+    SHARE,
+    VIEW,
+    CodeTaken,
+    CreateShare,
+    RecordView,
+    Share,
+    ShareStats,
+    attribution,
+    counts_as_view,
+    stats,
+    stream_of,
+)
 from services.listing.store import ListingStore
 from shared.channels import check_payment_method, check_seller_accepts, policy
 from shared.clock import Clock, SystemClock
-from shared.errors import NotFound
+from shared.errors import NotFound, Unavailable
 from shared.events import Channel, PaymentMethod
 from shared.ids import new_id
-from shared.streams import Cause, Outcome, Streams, StreamStore, reproject_any
+from shared.share_codes import new_code, normalize
+from shared.streams import Cause, Outcome, Streams, StreamStore, execute, load, reproject_any
 
 log = logging.getLogger("services.listing")
 
 
 ITEM_MOVES = ("order.closed", "order.paid", "order.refunded")
+SHARE_CODE_DRAWS = 8
 
 
 class Listing:
@@ -79,6 +94,7 @@ class Listing:
         self.shops = Streams(streams, SHOP, store.project_shop, seq_of, prefix="shp_", missing="no such shop")
         self.items = Streams(streams, ITEM, store.project_item, seq_of, prefix="itm_", missing="no such item")
         self.orders = Streams(streams, ORDER, store.project_order, seq_of, prefix="ord_", missing="no such order")
+        self.shares = Streams(streams, SHARE, store.project_share, seq_of, prefix="shr_", missing="no such share")
 
     async def _shop(self, stream_id: str, command: ShopCommand, cause: Cause | None = None) -> Shop:
         return (await self.shops.run(stream_id, command, cause)).state
@@ -156,10 +172,18 @@ class Listing:
     # ------------------------------------------------------------------------------------------------ orders
 
     async def place_order(
-        self, item_id: str, buyer_id: str, channel: Channel, method: PaymentMethod, request_id: str | None
+        self,
+        item_id: str,
+        buyer_id: str,
+        channel: Channel,
+        method: PaymentMethod,
+        request_id: str | None,
+        share_code: str | None = None,
     ) -> Order:
-        """Reserve the item (one winner among concurrent buyers), then open the order for it."""
+        """Reserve the item (one winner among concurrent buyers), then open the order for it (recording the share
+        the buyer came through, if any)."""
         check_payment_method(channel, method)
+        shared_by = await self._attribution(share_code, item_id, buyer_id) if share_code else (None, None)
         if policy(channel).requires_seller_wechat_collection:
             item = await self.item(item_id)
             shop, _ = await self.shops.load(item.shop_id)
@@ -173,7 +197,7 @@ class Listing:
         # The item's projection is written while the order is opened: the request waits for one write, not two.
         projected = asyncio.ensure_future(self.items.project_outcome(item_id, reserved))
         try:
-            return await self._open_order(item_id, buyer_id, channel, method, order_id, reserved)
+            return await self._open_order(item_id, buyer_id, channel, method, order_id, reserved, shared_by)
         finally:
             await projected
 
@@ -185,6 +209,7 @@ class Listing:
         method: PaymentMethod,
         order_id: str,
         reserved: Outcome[Item],
+        shared_by: tuple[str | None, str | None] = (None, None),
     ) -> Order:
         held = reserved.state
         if reserved.already_applied and reserved.entry is not None:
@@ -209,6 +234,8 @@ class Listing:
             channel=channel,
             payment_method=method,
             expires_at=expires_at,
+            share_code=shared_by[0],
+            sharer_id=shared_by[1],
         )
         cause = Cause(command_id=f"create:{order_id}", causation_id=order_id)
         # A new order's id was made up just now; a retry's comes from its first reservation and may exist.
@@ -263,6 +290,71 @@ class Listing:
         elif order.status == "refunded" and order.refunded_fen >= order.amount_fen:
             await self._item(order.item_id, TakeBackItem(order_id=order.order_id), f"take-back:{order.order_id}")
 
+    # ------------------------------------------------------------------------------------------------ shares
+
+    async def share_item(self, item_id: str, sharer_id: str, channel: Channel) -> tuple[Share, Item]:
+        """A share of an item on sale (or reserved, which may come back) under a fresh code; the unique first
+        append decides a collision, and the loser draws again."""
+        item = await self.item(item_id)
+        if item.status == "draft":
+            raise NotFound("no such item")  # a draft is the seller's alone, and not shared
+        if item.status not in ("on_sale", "reserved"):
+            raise ItemNotAvailable("the item is not on sale", details={"status": item.status})
+        for _ in range(SHARE_CODE_DRAWS):
+            command = CreateShare(
+                code=new_code(),
+                item_id=item.item_id,
+                shop_id=item.shop_id,
+                seller_id=item.seller_id,
+                sharer_id=sharer_id,
+                channel=channel,
+            )
+            try:
+                outcome = await self.shares.run(stream_of(command.code), command, new_stream=True)
+            except CodeTaken:
+                log.warning("share code collision on %s: drawing again", command.code)
+                continue
+            return outcome.state, item
+        raise Unavailable("no free share code was drawn")  # eight collisions in a row: the code space is full
+
+    async def share(self, code: str) -> Share:
+        """The share of a code typed in any letter case (NotFound for a code that cannot be one, or is unknown)."""
+        normal = normalize(code)
+        if normal is None:
+            raise NotFound("no such share")
+        return await self.shares.get(stream_of(normal))
+
+    async def view_share(self, code: str, channel: Channel, viewer_id: str | None) -> tuple[Share, Item, Shop | None]:
+        """Resolve a share for a viewer, and record the view (an event the stats consumer counts) unless the viewer
+        is the sharer. Answers the share, its item (whatever its status now) and the sharer's shop, if any."""
+        share = await self.share(code)
+        view = asyncio.ensure_future(self._record_view(share, channel, viewer_id))
+        try:
+            item, (_, sharer_shop) = await asyncio.gather(self.item(share.item_id), self._seller_shop(share.sharer_id))
+        finally:
+            await view
+        return share, item, sharer_shop if sharer_shop.exists else None
+
+    async def _record_view(self, share: Share, channel: Channel, viewer_id: str | None) -> None:
+        if counts_as_view(share, viewer_id):
+            command = RecordView(share=share, channel=channel, viewer_id=viewer_id)
+            await execute(self.streams, VIEW, new_id("shv"), command, new_stream=True)
+
+    async def _attribution(self, share_code: str, item_id: str, buyer_id: str) -> tuple[str, str | None]:
+        normal = normalize(share_code)
+        share = None
+        if normal is not None:
+            share, _ = await load(self.streams, SHARE, stream_of(normal))
+        return attribution(share, share_code, item_id, buyer_id)
+
+    async def share_stats(self, item_id: str, seller_id: str) -> ShareStats:
+        """What an item's shares brought, for its seller only (another seller's item is not found)."""
+        item = await self.item(item_id)
+        if item.seller_id != seller_id:
+            raise NotFound("no such item")
+        facts, sharers = await asyncio.gather(self.store.share_facts_of(item_id), self.store.sharers_of(item_id))
+        return stats(item_id, facts, sharers)
+
     # ------------------------------------------------------------------------------------------------ timers
 
     async def sweep(self) -> dict[str, int]:
@@ -308,4 +400,4 @@ class Listing:
     async def reproject(self, aggregate_id: str, seq: int) -> None:
         """Rewrite the projection of one aggregate from its stream if it is behind `seq` (heals a projection write
         lost to a crash); a projection already there costs one lookup."""
-        await reproject_any((self.shops, self.items, self.orders), aggregate_id, seq)
+        await reproject_any((self.shops, self.items, self.orders, self.shares), aggregate_id, seq)

@@ -1,4 +1,4 @@
-"""Payloads of the events the listing service produces: shops, items and orders."""
+"""Payloads of the events the listing service produces: shops, items, orders and shares."""
 
 from __future__ import annotations
 
@@ -100,6 +100,9 @@ class OrderCreated(Payload):
     amount_fen: int = Field(gt=0)
     expires_at: AwareDatetime
     item_title: str = ""
+    # The share the buyer came through (issue 18) and who made it; absent when none, or when the buyer shared it.
+    share_code: str | None = None
+    sharer_id: str | None = None
 
 
 @register("order.paid")
@@ -112,6 +115,8 @@ class OrderPaid(Payload):
     payment_method: PaymentMethod
     payment_id: str
     amount_fen: int = Field(gt=0)
+    share_code: str | None = None
+    sharer_id: str | None = None
 
 
 @register("order.shipped")
@@ -202,3 +207,29 @@ class OrderRefunded(Payload):
     buyer_id: str
     refund_id: str
     amount_fen: int = Field(gt=0)
+
+
+@register("share.created")
+class ShareCreated(Payload):
+    """A user of either audience shared an on-sale item: the share's code (its stream is `shr_<code>`, so the first
+    append decides a code collision) names the item and who shared it."""
+
+    code: str
+    item_id: str
+    shop_id: str
+    seller_id: str
+    sharer_id: str
+    channel: Channel
+
+
+@register("share.viewed")
+class ShareViewed(Payload):
+    """Someone opened a share (resolved its code); each view is its own one-entry stream (`shv_…`), so views of a
+    popular share never contend. Not emitted for the sharer's own views."""
+
+    code: str
+    item_id: str
+    seller_id: str
+    sharer_id: str
+    channel: Channel
+    viewer_id: str | None = None

@@ -13,7 +13,7 @@ from shared.events import PAYLOADS
 CATALOG = {
     "listing": "shop.opened shop.level_changed shop.collection_changed item.drafted item.published item.updated "
     "item.withdrawn order.created order.paid order.shipped order.completed order.closed order.refund_opened "
-    "order.refund_closed order.refunded order.payment_started order.late_payment",
+    "order.refund_closed order.refunded order.payment_started order.late_payment share.created share.viewed",
     "payment": "payment.created payment.succeeded payment.closed payment.refunded payment.refund_failed "
     "agreement.signed agreement.unsigned",
     "refund": "refund.requested refund.agreed refund.rejected refund.return_shipped refund.approved refund.completed "

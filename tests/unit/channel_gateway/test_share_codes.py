@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.channel_gateway import share_codes as sc
+from shared import share_codes as sc
 
 
 def test_a_code_is_nine_readable_characters_of_at_least_40_bits() -> None:
