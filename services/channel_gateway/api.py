@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from services.channel_gateway.openapi import document
-from services.channel_gateway.routes import admin, agreements, catalog, orders, refunds, session, shop, wallet
+from services.channel_gateway.routes import admin, agreements, catalog, orders, refunds, session, shares, shop, wallet
 from services.channel_gateway.routing import Registry
 
-MODULES: tuple[Any, ...] = (session, catalog, orders, refunds, shop, wallet, agreements, admin)
+MODULES: tuple[Any, ...] = (session, catalog, orders, refunds, shop, wallet, agreements, shares, admin)
 
 
 def registry() -> Registry:

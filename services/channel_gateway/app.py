@@ -18,6 +18,9 @@ from services.channel_gateway.keys import (
     CLIENTS,
     LIMITER,
     SETTINGS,
+    SHARE_CODES,
+    SHARE_IMAGE_CACHE,
+    SHARE_IMAGES,
     TOKENS,
     USERS,
     WECHAT_LOGIN,
@@ -26,6 +29,7 @@ from services.channel_gateway.ratelimit import RateLimiter, Rule
 from services.channel_gateway.routing import Audience, Route, Session, Wiring, install
 from services.channel_gateway.sessions import AlipayLogin, Tokens, Users, WechatLogin
 from services.channel_gateway.settings import GatewaySettings
+from services.channel_gateway.wxacode import MiniProgramCodes, ShareImages
 from shared.errors import Unauthenticated
 from shared.http.app import create_app
 from shared.http.idempotency import IdempotencyStore
@@ -59,6 +63,8 @@ def rules(settings: GatewaySettings) -> dict[str, list[tuple[Rule, str]]]:
             (Rule("checkout_per_client", settings.checkout_per_client, w), "client"),
         ],
         "withdrawal": [(Rule("withdrawals_per_user", settings.withdrawals_per_user, w), "user")],
+        "share": [(Rule("shares_per_user", settings.shares_per_user, w), "user")],
+        "share_resolve": [(Rule("share_resolves_per_client", settings.share_resolves_per_client, w), "client")],
     }
 
 
@@ -101,6 +107,8 @@ def build_app(settings: GatewaySettings) -> web.Application:
     app[OPENAPI] = openapi_document()
     app[LIMITER] = RateLimiter()
     app[CATALOG_CACHE] = MicroCache(settings.catalog_cache_s)
+    # A share's image never changes: kept in memory for an hour (and in the database for good).
+    app[SHARE_IMAGE_CACHE] = MicroCache(3600.0, max_entries=2_000)
     app[TOKENS] = Tokens(settings.session_secret.get_secret_value().encode(), settings.session_ttl_s)
     app.cleanup_ctx.append(mongo_context(settings))
 
@@ -112,6 +120,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
             for part in (users, idempotency):
                 await part.ensure_indexes()
             app[USERS], app[IDEMPOTENCY] = users, idempotency
+            app[SHARE_IMAGES] = ShareImages(app[DB])
             app[CLIENTS] = Clients(http, settings)
             app[WECHAT_LOGIN] = WechatLogin(
                 http,
@@ -119,6 +128,14 @@ def build_app(settings: GatewaySettings) -> web.Application:
                 settings.wechat_appid,
                 settings.wechat_app_secret.get_secret_value(),
                 settings.service_timeout_s,
+            )
+            app[SHARE_CODES] = MiniProgramCodes(
+                http,
+                settings.wechat_mp_api_base,
+                settings.wechat_appid,
+                settings.wechat_app_secret.get_secret_value(),
+                settings.service_timeout_s,
+                refresh_margin_s=settings.wechat_token_refresh_margin_s,
             )
             app[ALIPAY_LOGIN] = AlipayLogin(AlipayClient(http, settings, timeout_s=settings.service_timeout_s))
             yield

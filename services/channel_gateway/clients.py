@@ -138,7 +138,13 @@ class ListingClient(ServiceClient):
         return result
 
     async def place_order(
-        self, item_id: str, buyer_id: str, channel: str, payment_method: str, request_id: str | None
+        self,
+        item_id: str,
+        buyer_id: str,
+        channel: str,
+        payment_method: str,
+        request_id: str | None,
+        share_code: str | None = None,
     ) -> dict[str, Any]:
         body = {
             "item_id": item_id,
@@ -146,8 +152,28 @@ class ListingClient(ServiceClient):
             "channel": channel,
             "payment_method": payment_method,
             "request_id": request_id,
+            "share_code": share_code,
         }
         result: dict[str, Any] = await self.call("POST", "/orders", body=body)
+        return result
+
+    async def share_item(self, item_id: str, sharer_id: str, channel: str) -> dict[str, Any]:
+        body = {"sharer_id": sharer_id, "channel": channel}
+        result: dict[str, Any] = await self.call("POST", f"/items/{item_id}/shares", body=body)
+        return result
+
+    async def share(self, code: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("GET", f"/shares/{code}")
+        return result
+
+    async def view_share(self, code: str, channel: str, viewer_id: str | None) -> dict[str, Any]:
+        body = {"channel": channel, "viewer_id": viewer_id}
+        result: dict[str, Any] = await self.call("POST", f"/shares/{code}/views", body=body)
+        return result
+
+    async def share_stats(self, item_id: str, seller_id: str) -> dict[str, Any]:
+        params = {"seller_id": seller_id}
+        result: dict[str, Any] = await self.call("GET", f"/items/{item_id}/share-stats", params=params)
         return result
 
     async def orders(self, role: str, user_id: str, params: dict[str, Any]) -> dict[str, Any]:

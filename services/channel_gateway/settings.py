@@ -3,7 +3,9 @@ credentials and the Alipay app (for `alipay.system.oauth.token`), rate limits an
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from shared.providers.settings import AlipaySettings
 from shared.settings import ServiceSettings
@@ -42,3 +44,23 @@ class GatewaySettings(ServiceSettings, AlipaySettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Catalog pages (the same for every client of an audience) are served from memory this long; 0 turns it off.
     catalog_cache_s: float = Field(default=1.0, ge=0)
+
+    # Sharing (issue 18). The mini-program page a share opens (its code is the page's `scene`; page, "?scene=" and
+    # the code together stay within 32 characters), the mini-program version its code opens, the app's deep link
+    # before the code, and where this gateway is reached from outside (absolute image URLs; relative when empty).
+    share_mp_page: str = Field(default="pages/s/index", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+    wechat_mp_env_version: Literal["release", "trial", "develop"] = "release"
+    share_app_url_base: str = Field(default="fishbridge://s/", min_length=1)
+    public_base_url: str = ""
+    shares_per_user: int = Field(default=30, ge=1)
+    share_resolves_per_client: int = Field(default=120, ge=1)
+    # The mini-program's access_token is asked for again this long before it expires.
+    wechat_token_refresh_margin_s: float = Field(default=300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _mp_path_fits(self) -> GatewaySettings:
+        from shared.share_codes import LENGTH
+
+        if len(self.share_mp_page) + len("?scene=") + LENGTH > 32:
+            raise ValueError("share_mp_page is too long: a share's mp_path must stay within 32 characters")
+        return self

@@ -54,7 +54,7 @@ class SandboxSettings(ServiceSettings):
     # The mini-program's access tokens live this long (WeChat: 7,200 s), and its released pages (getwxacodeunlimit
     # checks a code's page against them).
     wechat_access_token_ttl_s: float = Field(default=7_200.0, gt=0)
-    wechat_mp_pages: tuple[str, ...] = ("pages/index/index", "pages/item/index", "pages/share/index")
+    wechat_mp_pages: tuple[str, ...] = ("pages/index/index", "pages/item/index", "pages/s/index")
     # Transfer bills answer WAIT_USER_CONFIRM with package_info, and pay only once the payee confirms in the
     # mini-program (POST /sandbox/wechat/transfers/{out_bill_no}/confirm), as WeChat's transfer scenes mostly require.
     wechat_transfer_user_confirm: bool = False

@@ -62,6 +62,8 @@ class OrderOut(BaseModel):
     completed_at: str | None = None
     refunded_fen: int = 0
     closed_reason: str | None = None
+    share_code: str | None = Field(default=None, description="the share the buyer came through")
+    sharer_id: str | None = Field(default=None, description="who shared it (none for the buyer's own share)")
     timeline: list[TimelineEntry]
 
 
@@ -97,6 +99,12 @@ class CheckoutIn(In):
         default=None, description="this audience's methods only; omitted: the audience's first (mp: wechat_pay)"
     )
     agreement_id: str | None = Field(default=None, min_length=1, max_length=64)
+    share_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="the share the buyer came through (any letter case): the order records the sharer",
+    )
 
 
 class CheckoutOut(BaseModel):
@@ -131,7 +139,7 @@ def payment_out(payment: dict[str, Any]) -> PaymentOut:
     status=201,
     idempotency_key=True,
     rate_limit="checkout",
-    errors=(409,),
+    errors=(409, 422),
     tags=("orders",),
 )
 async def checkout(ctx: Ctx[CheckoutIn, Any]) -> tuple[int, CheckoutOut]:
@@ -144,7 +152,9 @@ async def checkout(ctx: Ctx[CheckoutIn, Any]) -> tuple[int, CheckoutOut]:
     key = hashlib.sha256(ctx.request.headers["Idempotency-Key"].encode()).hexdigest()
     # Listing decides the policy's seller rule and the one winner among buyers; the request id makes a retry of
     # this checkout find its own order.
-    order = await clients.listing.place_order(body.item_id, user.user_id, ctx.channel, method, f"gw:{key}")
+    order = await clients.listing.place_order(
+        body.item_id, user.user_id, ctx.channel, method, f"gw:{key}", body.share_code
+    )
     terms = {
         "order_id": order["id"],
         "buyer_id": user.user_id,

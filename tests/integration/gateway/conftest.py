@@ -143,7 +143,13 @@ async def gateway(
         "refund": refunds.process.url,
     }
     # Rate limits high enough for the suite (the limits themselves are tested with their own gateway process).
-    limits = {"LOGIN_PER_CLIENT": "10000", "CHECKOUT_PER_CLIENT": "10000", "CHECKOUT_PER_USER": "1000"}
+    limits = {
+        "LOGIN_PER_CLIENT": "10000",
+        "CHECKOUT_PER_CLIENT": "10000",
+        "CHECKOUT_PER_USER": "1000",
+        "SHARE_RESOLVES_PER_CLIENT": "100000",
+        "SHARES_PER_USER": "1000",
+    }
     env = gateway_env(service, db_name, payments.sandbox.url, services, **limits)
     process = ServiceProcess("services.channel_gateway", env, log_dir)
     try:

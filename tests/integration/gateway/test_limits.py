@@ -11,6 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from services.channel_gateway.sessions import Tokens
+from shared.ids import new_id
 from shared.mongo import Client
 from tests.integration.gateway.conftest import GatewayClient, gateway_env
 from tests.support.processes import ServiceProcess
@@ -25,6 +27,8 @@ async def limited(gateway: GatewayClient, mongo_client: Client, log_dir: Path) -
         "CHECKOUT_PER_USER": "2",
         "CHECKOUT_PER_CLIENT": "100",
         "WITHDRAWALS_PER_USER": "1",
+        "SHARE_RESOLVES_PER_CLIENT": "4",
+        "SHARES_PER_USER": "1",
         "RATE_WINDOW_S": "3600",
         "MAX_BODY_BYTES": "2048",
     }
@@ -77,3 +81,21 @@ async def test_logins_checkouts_and_withdrawals_are_rate_limited_and_bodies_are_
     assert big.status == 413 and big.body["error"]["code"] == "payload_too_large"
     assert big.body["error"]["details"] == {"max_bytes": 2048}
     assert (await limited.request("GET", "/app/v1/shop", token=logins[2].token)).status == 404
+
+
+async def test_resolving_share_codes_and_making_shares_are_rate_limited(limited: GatewayClient) -> None:
+    """Codes are unguessable (44.6 bits); the resolve limit per client is what keeps anyone from trying many."""
+    for n in range(4):  # unknown or malformed codes cost the client as much as real ones
+        code = ("ZZZZZZZZ" + "23456789"[n]) if n % 2 else f"not-a-code-{n}"
+        assert (await limited.request("GET", f"/mp/v1/shares/{code}")).status == 404
+    refused = await limited.request("GET", "/app/v1/shares/ZZZZZZZZZ")
+    assert refused.status == 429 and refused.body["error"]["details"]["rule"] == "share_resolves_per_client"
+    image = await limited.request("GET", "/mp/v1/shares/ZZZZZZZZZ/mp-code")
+    assert image.status == 429  # the image counts against the same budget
+    # (Logins are used up by the test above: a session made as the gateway makes them.)
+    secret = gateway_env("", "", "", {})["SESSION_SECRET"].encode()
+    token, _ = Tokens(secret, 600).issue(new_id("usr"), "mp")
+    first = await limited.request("POST", "/mp/v1/items/itm_missing/shares", token=token)
+    assert first.status == 404
+    second = await limited.request("POST", "/mp/v1/items/itm_missing/shares", token=token)
+    assert second.status == 429 and second.body["error"]["details"]["rule"] == "shares_per_user"

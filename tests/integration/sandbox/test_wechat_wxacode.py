@@ -37,12 +37,10 @@ async def test_a_mini_program_code_decodes_to_its_page_and_scene(sandbox: Sandbo
     async with aiohttp.ClientSession() as http:
         issued = await token(http, sandbox)
         assert issued["expires_in"] == 7_200 and len(issued["access_token"]) > 100
-        kind, png = await code(
-            http, sandbox, issued["access_token"], {"scene": "K7M2QX9P", "page": "pages/share/index"}
-        )
+        kind, png = await code(http, sandbox, issued["access_token"], {"scene": "K7M2QX9P", "page": "pages/s/index"})
         assert kind == "image/png"
         [text] = decode_qr(png)
-        assert text.endswith(f"/a/{APPID}/pages/share/index?scene=K7M2QX9P&env_version=release")
+        assert text.endswith(f"/a/{APPID}/pages/s/index?scene=K7M2QX9P&env_version=release")
 
 
 async def test_errors_come_back_as_wechats_errcodes(sandbox: Sandbox) -> None:
@@ -54,7 +52,7 @@ async def test_errors_come_back_as_wechats_errcodes(sandbox: Sandbox) -> None:
             ("forged", {"scene": "a"}, 40001),
             (good, {"scene": "a" * 33}, 40169),
             (good, {"scene": "分享"}, 40129),
-            (good, {"scene": "a", "page": "/pages/share/index"}, 41030),
+            (good, {"scene": "a", "page": "/pages/s/index"}, 41030),
             (good, {"scene": "a", "page": "pages/unreleased/index"}, 41030),
         ]
         for access_token, body, errcode in cases:

@@ -8,12 +8,12 @@ from services.sandbox.wechat.domain import wxacode as wx
 from services.sandbox.wechat.wxacode import render_png
 from tests.support.qr import decode_qr
 
-PAGES = ("pages/index/index", "pages/share/index")
+PAGES = ("pages/index/index", "pages/s/index")
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
 def test_a_scene_is_one_to_32_visible_characters_of_wechats_set() -> None:
-    ok = wx.check_code_request({"scene": "K7M2QX9P", "page": "pages/share/index"}, PAGES)
+    ok = wx.check_code_request({"scene": "K7M2QX9P", "page": "pages/s/index"}, PAGES)
     assert isinstance(ok, wx.CodeRequest) and (ok.scene, ok.width, ok.check_path) == ("K7M2QX9P", 430, True)
     assert wx.check_code_request({"scene": "a" * 32}, PAGES) == wx.CodeRequest("a" * 32, "", 430, "release", True)
     assert wx.check_code_request({"scene": "a" * 33}, PAGES) == wx.SCENE_LENGTH
@@ -26,7 +26,7 @@ def test_a_scene_is_one_to_32_visible_characters_of_wechats_set() -> None:
 
 
 def test_a_page_must_be_released_without_a_leading_slash_unless_the_check_is_off() -> None:
-    assert wx.check_code_request({"scene": "x", "page": "/pages/share/index"}, PAGES) == wx.INVALID_PAGE
+    assert wx.check_code_request({"scene": "x", "page": "/pages/s/index"}, PAGES) == wx.INVALID_PAGE
     assert wx.check_code_request({"scene": "x", "page": "pages/nope/index"}, PAGES) == wx.INVALID_PAGE
     unchecked = {"scene": "x", "page": "pages/nope/index", "check_path": False}
     assert isinstance(wx.check_code_request(unchecked, PAGES), wx.CodeRequest)
@@ -61,9 +61,9 @@ def test_credentials_are_checked_in_wechats_order() -> None:
 
 
 def test_the_code_is_a_png_whose_qr_holds_the_page_and_the_scene() -> None:
-    request = wx.check_code_request({"scene": "K7M2QX9P", "page": "pages/share/index", "width": 430}, PAGES)
+    request = wx.check_code_request({"scene": "K7M2QX9P", "page": "pages/s/index", "width": 430}, PAGES)
     assert isinstance(request, wx.CodeRequest)
     png = render_png(wx.code_content("wx8888888888888888", request), request.width)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     [text] = decode_qr(png)
-    assert text == "https://mp.weixin.qq.com/a/wx8888888888888888/pages/share/index?scene=K7M2QX9P&env_version=release"
+    assert text == "https://mp.weixin.qq.com/a/wx8888888888888888/pages/s/index?scene=K7M2QX9P&env_version=release"
