@@ -2,9 +2,11 @@
 
 Text: a header line, a column line, then one line per span,
 
-     start ms    dur ms  waterfall             span
-         0.00     41.20  |██████████████████|  gateway server POST /app/v1/orders path=/app/v1/orders status=201
-         1.10     12.05  |·█████············|    gateway client POST path=/internal/v1/payments status=201
+    trace 93237b98f7d8284e0019e25cfea73613 · 59.04 ms · 12 spans · 2 services: counter-producer, counter-consumer
+     start ms    dur ms  waterfall                  span
+         0.00      8.10  |███····················|  counter-producer server POST /counters/{counter_id}/increments …
+         1.04      1.36  |█······················|    counter-producer client t_8dd8d1_p.find db=find coll=stream_entries
+        36.19     22.85  |··············█████████|        counter-consumer consumer fishbridge.events receive
 
 indented two spaces a level under the waterfall column; errors end with `!! ERROR: message`, spans whose parent is not
 in the trace are extra roots ending with `?? orphan: …`, and a span's links follow it as `↪ link <trace>/<span>`.
@@ -150,11 +152,12 @@ def key_attributes(span: Span) -> list[str]:
     status = http_status(span)
     if status is not None:
         out.append(f"status={status}")
+    # aio-pika names its spans after the destination ("<exchange>,<routing key> send"): not said twice.
     destination = _first(attrs, "messaging.destination.name", "messaging.destination")
-    if destination is not None:
+    if destination is not None and str(destination) not in span.name:
         out.append(f"dest={_one_line(destination, 80)}")
     routing_key = _first(attrs, "messaging.rabbitmq.destination.routing_key")
-    if routing_key is not None:
+    if routing_key is not None and str(routing_key) not in span.name:
         out.append(f"key={_one_line(routing_key, 80)}")
     operation = _first(attrs, "db.operation.name", "db.operation")
     if operation is None and (statement := _first(attrs, "db.statement", "db.query.text")) is not None:

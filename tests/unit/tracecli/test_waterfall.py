@@ -102,7 +102,7 @@ def test_each_span_line_shows_service_kind_name_and_key_attributes(spans: list[S
     assert texts[1] == "gateway client POST path=/internal/v1/orders status=201"  # old semantic conventions
     assert texts[3] == "listing client listing.insert db=insert coll=orders"
     assert texts[4] == "listing internal order.created.v1 relay"
-    assert texts[5] == "listing producer fishbridge.events send dest=fishbridge.events key=order.created.v1"
+    assert texts[5] == "listing producer fishbridge.events send key=order.created.v1"  # the name has the exchange
 
 
 def test_errors_are_marked_from_the_status_or_an_http_status_of_500_or_more(spans: list[Span]) -> None:
@@ -207,6 +207,8 @@ def test_key_attributes_of_http_server_client_messaging_and_db_spans() -> None:
         "coll=items",
     ]
     assert key_attributes(span(attributes={"messaging.destination.name": "q"})) == ["dest=q"]
+    pika = {"messaging.destination": "fishbridge.events,order.paid.v1"}
+    assert key_attributes(span(name="fishbridge.events,order.paid.v1 send", attributes=pika)) == []
     assert key_attributes(span(attributes={"unrelated": 1})) == []
 
 
