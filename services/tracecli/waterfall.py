@@ -5,7 +5,7 @@ Text: a header line, a column line, then one line per span,
     trace 93237b98f7d8284e0019e25cfea73613 · 59.04 ms · 12 spans · 2 services: counter-producer, counter-consumer
      start ms    dur ms  waterfall                  span
          0.00      8.10  |███····················|  counter-producer server POST /counters/{counter_id}/increments …
-         1.04      1.36  |█······················|    counter-producer client t_8dd8d1_p.find db=find coll=stream_entries
+         1.04      1.36  |█······················|    counter-producer client t_8dd8d1_p.find db=find coll=stream_…
         36.19     22.85  |··············█████████|        counter-consumer consumer fishbridge.events receive
 
 indented two spaces a level under the waterfall column; errors end with `!! ERROR: message`, spans whose parent is not
