@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv infra infra-stop infra-status test test-unit test-integration lint fmt typecheck run stop up down demo bench clean
+.PHONY: help venv infra infra-stop infra-status test test-unit test-integration lint fmt typecheck run stop up down demo bench trace clean
 
 help:
 	@echo "make run | stop  start (in the background) | stop the services locally, infrastructure included (no Docker)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-unit   unit tests only (no infrastructure)"
 	@echo "make up | down   the docker compose stack"
 	@echo "make infra | infra-stop | infra-status   RabbitMQ, FerretDB and Jaeger without Docker"
+	@echo "make trace TRACE_ID=<id>   print a Jaeger trace as an indented waterfall (TRACE_ARGS='--wait 10', --json, --width N)"
 	@echo "make lint | fmt | typecheck | bench | demo"
 
 $(STAMP): pyproject.toml
@@ -72,6 +73,12 @@ demo:
 
 bench: infra
 	$(PY) -m bench.run
+
+# Reads Jaeger at $$JAEGER_API (default http://127.0.0.1:16686); TRACE_ARGS passes options, e.g. TRACE_ARGS='--wait 10'.
+TRACE_ARGS ?=
+trace: venv
+	@test -n "$(TRACE_ID)" || { echo "usage: make trace TRACE_ID=<32 hex characters> [TRACE_ARGS='--wait 10 --json']" >&2; exit 2; }
+	@$(PY) -m services.tracecli $(TRACE_ARGS) "$(TRACE_ID)"
 
 clean: stop infra-stop
 	deploy/infra.sh clean
