@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.support.processes import terminate_all
 
 # Modules whose fixtures start the whole suite (listing, payment, the wallet, refund and the gateway), run last: those
 # processes live until the session ends and consume every event from then on, so started early they would slow
@@ -16,3 +20,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "/tests/integration/" in path or "/tests/e2e/" in path:
             item.add_marker(pytest.mark.infra)
     items.sort(key=lambda item: any(part in str(item.path) for part in WHOLE_SUITE))  # stable: the rest keep order
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the last test, before the session's fixtures are torn down one by one: every service process still
+    running is asked to stop at once, so their shutdowns overlap instead of queueing behind each other."""
+    if nextitem is None:
+        terminate_all()
+    yield

@@ -20,6 +20,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Every process started and not yet stopped: at the end of the session they are all asked to stop at once
+# (`terminate_all`), so the fixtures' `stop()` calls, run one after the other, find them gone instead of waiting
+# for each shutdown in turn.
+RUNNING: set[ServiceProcess] = set()
+
+
+def terminate_all() -> None:
+    for process in list(RUNNING):
+        if process.proc is not None and process.proc.poll() is None:
+            process.proc.terminate()
+
+
 class ServiceProcess:
     def __init__(self, module: str, env: dict[str, str], log_dir: Path) -> None:
         self.module = module
@@ -37,6 +49,7 @@ class ServiceProcess:
         self.proc = subprocess.Popen(  # noqa: ASYNC220 (spawning returns at once; only the wait polls)
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
+        RUNNING.add(self)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         last = "no answer"
@@ -55,6 +68,7 @@ class ServiceProcess:
         raise RuntimeError(f"{self.module} not ready after {timeout_s}s: {last}; log: {self.log_tail()}")
 
     def stop(self) -> None:
+        RUNNING.discard(self)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
