@@ -7,6 +7,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +25,10 @@ COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # The compose service of each Fishbridge package (kebab-case names, CONVENTIONS.md), by its image's SERVICE.
 BY_PACKAGE = {s["build"]["args"]["SERVICE"]: name for name, s in SERVICES.items() if "args" in s.get("build", {})}
-PACKAGES = sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py"))
+# Service packages: a process with settings (the project's command-line tools, `tracecli` and `demo`, are not).
+PACKAGES = sorted(
+    p.parent.name for p in (ROOT / "services").glob("*/__main__.py") if (p.parent / "settings.py").exists()
+)
 HTTP_PORT = "8000"
 # What the host may reach: (compose service, container port). The gateway is the public API; payment's /notify/*
 # routes are the providers' (the rest of payment needs the internal token); the sandbox plays the providers and the
@@ -154,3 +160,45 @@ def test_no_value_is_interpolated_by_compose() -> None:
     for name in SERVICES:
         for key, value in environment(name).items():
             assert "$" not in value, f"{name}: {key} would be interpolated by compose"
+
+
+DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text().splitlines()
+
+
+def _index(predicate: Any) -> int:
+    return next(i for i, line in enumerate(DOCKERFILE) if predicate(line))
+
+
+def test_the_image_installs_what_pyproject_says_with_the_dependencies_in_their_own_layer() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # The RUN that lists the dependencies, run here against the same pyproject.toml: exactly [project].dependencies.
+    start = _index(lambda line: line.startswith("RUN python -c"))
+    snippet = DOCKERFILE[start].split('"', 1)[1].rsplit('"', 1)[0]
+    listed = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert listed.stdout.split() == project["project"]["dependencies"]
+    install_deps = next(i for i in range(start, len(DOCKERFILE)) if "pip install -r" in DOCKERFILE[i])
+    copy_project = _index(lambda line: line.startswith("COPY pyproject.toml"))
+    first_source = _index(lambda line: line.startswith("COPY ") and not line.startswith("COPY pyproject.toml"))
+    install_project = _index(lambda line: "pip install --no-deps ." in line)
+    # pyproject alone, then the dependencies, then the code: a code change reuses the dependency layer.
+    assert copy_project < start <= install_deps < first_source < install_project
+    # The image has every package pyproject.toml builds.
+    includes = {pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert includes <= copied_into_image()
+
+
+def test_the_image_is_slim_and_runs_as_a_user_without_root() -> None:
+    assert DOCKERFILE[_index(lambda line: line.startswith("FROM "))].split()[1].endswith("-slim")
+    user = DOCKERFILE[_index(lambda line: line.startswith("USER "))].split()[1]
+    assert user not in ("root", "0")
+    assert _index(lambda line: line.startswith("USER ")) > _index(lambda line: "pip install --no-deps" in line)
+
+
+def test_every_service_waits_for_healthy_infrastructure() -> None:
+    for name in ("mongo", "rabbitmq", "jaeger"):
+        assert "healthcheck" in SERVICES[name], name
+    for name in BY_PACKAGE.values():
+        conditions = {dep: spec["condition"] for dep, spec in SERVICES[name]["depends_on"].items()}
+        assert {k: conditions[k] for k in ("mongo", "rabbitmq", "jaeger")} == dict.fromkeys(
+            ("mongo", "rabbitmq", "jaeger"), "service_healthy"
+        ), name
