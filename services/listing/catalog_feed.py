@@ -4,7 +4,9 @@ current from listing's item and shop events.
 Every replica consumes the events on a queue of its own (exclusive, deleted when the replica goes), so each one sees
 every event; the shared work queue (`listing.events`) would give each event to one replica only. A replica that was
 down missed events, so at start it subscribes first, then rebuilds its index and its shop facts from the projections,
-and then applies what arrived meanwhile; the stream position carried by each write keeps an older state from
+and then applies what arrived meanwhile. So it does again each time its broker connection comes back (RabbitMQ
+restarted, or the connection was lost): its queue is then a new one, and what was published while it had none
+never reaches it; the stream position carried by each write keeps an older state from
 replacing a newer one. An event is applied by reading its aggregate's stream (one query), not from its payload: the
 index always holds the aggregate's current state, whatever order events arrive in.
 """
@@ -126,6 +128,7 @@ class CatalogFeed:
         self._tag: str | None = None
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._catching_up: set[asyncio.Task[None]] = set()
         self.ready = False
 
     async def start(self) -> None:
@@ -143,9 +146,26 @@ class CatalogFeed:
         self.listing.shops.on_projected.append(self._put_shop)
         await self.catch_up()
         self._flusher = asyncio.create_task(self._flush_loop(), name="catalog-flush")
+        # Called once the connection's channels are restored: the queue declared, bound and consumed again.
+        self.bus.connection.reconnect_callbacks.add(self._on_reconnect)
         self.ready = True
 
+    def _on_reconnect(self, *_: Any) -> None:
+        task = asyncio.create_task(self._catch_up_again(), name="catalog-catch-up")
+        self._catching_up.add(task)
+        task.add_done_callback(self._catching_up.discard)
+
+    async def _catch_up_again(self) -> None:
+        try:
+            await self.catch_up()
+        except Exception:
+            log.exception("catalog: catching up after the broker connection came back failed")
+
     async def stop(self) -> None:
+        self.bus.connection.reconnect_callbacks.discard(self._on_reconnect)
+        for task in list(self._catching_up):
+            task.cancel()
+        await asyncio.gather(*self._catching_up, return_exceptions=True)
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -162,7 +182,7 @@ class CatalogFeed:
         """The shops and the items on sale from the projections (each an equality on an indexed field)."""
         async for doc in self.store.shops.find({}):
             self._put_shop(Shop.model_validate({k: v for k, v in doc.items() if k in Shop.model_fields}), doc["seq"])
-        count = await asyncio.to_thread(self.index.rebuild, await items_on_sale(self.store.items))
+        count = await self.index.rebuild_from(lambda: items_on_sale(self.store.items))
         log.info("catalog rebuilt from the projection: %d items on sale, %d shops", count, len(self.shops))
 
     def _put_item(self, item: Item, seq: int) -> None:

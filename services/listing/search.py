@@ -25,7 +25,7 @@ import json
 import re
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -345,6 +345,17 @@ class CatalogIndex:
                 sorted_keys.replace(keys[name])
         self.searcher = self.index.searcher()
         return count
+
+    async def rebuild_from(self, read: Callable[[], Awaitable[Iterable[tuple[Item, int]]]]) -> int:
+        """`rebuild` from what `read` gives, with no flush in between (a flush could otherwise undo the rebuild, or be
+        undone by it: write a state older than the one read, or have its newer state replaced by the one read). Of the
+        writes queued, those newer than what was read are applied after it, the others dropped."""
+        async with self._flushing:
+            items = await read()
+            count = await asyncio.to_thread(self.rebuild, items)
+            # Queued writes the read already has (or has later) are spent: a removal among them would hide the item.
+            self._pending = {i: op for i, op in self._pending.items() if op[0] > self._seqs.get(i, 0)}
+            return count
 
     def close(self) -> None:
         with self._lock:

@@ -77,6 +77,13 @@ class ServiceProcess:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: none of the process's shutdown runs. `start()` runs it again, on the same port."""
+        RUNNING.discard(self)
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]

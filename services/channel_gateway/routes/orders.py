@@ -5,7 +5,10 @@ order's payment at payment, and answers the client's payment parameters: `wx.req
 A definite refusal of the payment (4xx) releases the reservation (the order is cancelled) before the refusal is
 answered. A payment service that does not answer (503) leaves the reservation alone: the client retries with the
 same key, which finds the same order and the same payment (both are idempotent per order), and an order never paid
-is closed by listing at its `expires_at`, which releases the item."""
+is closed by listing at its `expires_at`, which releases the item. So does a payment still `processing` (the
+provider did not answer payment: down, or timing out): it has nothing for the client to pay with, so it is a 503 as
+well, never stored under the key, and the retry gets the parameters once the provider answers (payment's reconciler
+keeps asking it meanwhile)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from services.channel_gateway.models import In, PageQuery
 from services.channel_gateway.routing import Ctx, NotAvailableInChannel, Registry
 from services.listing.orders import OrderStatus
 from shared.channels import check_payment_method
-from shared.errors import Unauthenticated
+from shared.errors import Unauthenticated, Unavailable
 
 log = logging.getLogger("channel_gateway.orders")
 registry = Registry()
@@ -175,6 +178,11 @@ async def checkout(ctx: Ctx[CheckoutIn, Any]) -> tuple[int, CheckoutOut]:
         # so the item goes back on sale before the refusal is answered.
         await clients.listing.order_action(order["id"], "cancel", {"buyer_id": user.user_id})
         raise
+    if payment["status"] == "processing":
+        raise Unavailable(
+            "the payment provider has not answered yet; retry with the same Idempotency-Key",
+            details={"service": "payment", "order_id": order["id"]},
+        )
     if payment["status"] == "succeeded":  # a password-free charge: listing learns it from payment's event
         order = await clients.listing.order(order["id"])
     return 201, CheckoutOut(order=order_out(order), payment=payment_out(payment))

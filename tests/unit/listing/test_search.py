@@ -415,6 +415,22 @@ def test_a_rebuild_replaces_everything_and_skips_items_not_on_sale() -> None:
     assert search(index, "iphone") == []
 
 
+async def test_a_rebuild_from_a_read_keeps_only_the_queued_writes_newer_than_what_was_read() -> None:
+    index = fresh()
+    first, second = ITEMS[0].item_id, ITEMS[1].item_id
+    index.put(changed(first, status="sold"), seq=2)  # queued before the read, which has a later state
+
+    async def read() -> list[tuple[Item, int]]:
+        index.put(changed(second, status="sold"), seq=5)  # while the projection is read: later than what it gives
+        return [(changed(first, status="on_sale"), 3), *((item, 1) for item in ITEMS[1:])]
+
+    assert await index.rebuild_from(read) == len(ITEMS)
+    assert index.pending == 1  # the older write is dropped, not applied over the read
+    assert first in search(index) and second not in search(index)  # the newer one hides its item until flushed
+    await index.flush()
+    assert first in search(index) and second not in search(index)
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -28,6 +28,23 @@ def test_an_unlimited_fault_fires_until_cleared_and_actions_can_be_filtered() ->
     assert reg.take("alipay.notify") is None
 
 
+def test_a_fault_with_a_window_fires_until_the_window_ends_and_then_lapses() -> None:
+    now = [100.0]
+    reg = FaultRegistry(clock=lambda: now[0])
+    reg.add(FaultRule(target="wechat.jsapi", action="error_5xx", times=None, for_s=20))
+    reg.add(FaultRule(target="wechat.query", action="error_5xx", times=2, for_s=20))
+    for _ in range(10):
+        assert reg.take("wechat.jsapi") is not None  # as often as asked within the window
+    assert reg.take("wechat.query") is not None and reg.take("wechat.query") is not None
+    assert reg.take("wechat.query") is None  # a count still ends a windowed rule early
+    now[0] = 119.9
+    assert reg.take("wechat.jsapi") is not None
+    assert [r.target for r in reg.list()] == ["wechat.jsapi"]
+    now[0] = 120.0
+    assert reg.take("wechat.jsapi") is None
+    assert reg.list() == []
+
+
 def test_wechat_retries_fifteen_times_over_24h4m_and_alipay_three_at_once_then_seven_within_25h() -> None:
     assert len(SCHEDULES_S["wechat"]) == 15
     assert sum(SCHEDULES_S["wechat"]) == 24 * 3600 + 4 * 60
