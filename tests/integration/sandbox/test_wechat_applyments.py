@@ -251,6 +251,7 @@ async def test_no_clear_sensitive_value_is_stored_or_logged(onboarding: Sandbox,
     log = onboarding.process.log_path.read_text(encoding="utf-8", errors="replace")
     for value in clear:
         assert value not in log
-    # Masks are what is kept: the registry has the last four digits only.
+    # Masks are what is kept: the registry has the last four digits only (of the first card, or of the new one once
+    # its review, a fraction of a second here, is through).
     doc = await registry(mongo_client, onboarding, finished["sub_mchid"])
-    assert doc is not None and doc["settlement"]["account_number_last4"] == "5674"
+    assert doc is not None and doc["settlement"]["account_number_last4"] in ("5674", "5671")

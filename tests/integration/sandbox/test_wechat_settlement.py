@@ -20,9 +20,10 @@ NEW_CARD = "6217856100012345671"  # passes Luhn
 
 @pytest.fixture(scope="module")
 async def cards(mongo_client: Client, merchant: Merchant, log_dir: Path) -> AsyncIterator[Sandbox]:
-    """Reviews take 0.3 s (300 s times the tests' time scale)."""
+    """Reviews take 2 s (2,000 s times the tests' time scale): long enough that a test's next requests come before
+    a review is through, even on a loaded machine (at 0.3 s one CI run saw a review finish first)."""
     async for sandbox in start_sandbox(
-        mongo_client, merchant, log_dir, "sandbox-cards", {"WECHAT_SETTLEMENT_AUDIT_S": "300"}
+        mongo_client, merchant, log_dir, "sandbox-cards", {"WECHAT_SETTLEMENT_AUDIT_S": "2000"}
     ):
         yield sandbox
 
