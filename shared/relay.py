@@ -165,9 +165,10 @@ class Relay:
         *,
         producer: str,
         poll_s: float = 0.2,
-        linger_s: float = 0.02,
+        linger_s: float = 0.005,
         batch: int = 200,
         per_stream: int = 50,
+        concurrency: int = 64,
         lease: SlotLease | None = None,
         max_backoff_s: float = 30.0,
         orphan_after_s: float = ORPHAN_MARKER_S,
@@ -180,6 +181,7 @@ class Relay:
         self.linger_s = linger_s
         self.batch = batch
         self.per_stream = per_stream
+        self.concurrency = concurrency
         self.lease = lease
         self.max_backoff_s = max_backoff_s
         self.orphan_after_s = orphan_after_s
@@ -209,23 +211,38 @@ class Relay:
             held_back = {s for s, at in self._retry_at.items() if at > now} | set(parked)
             scan = await self._scan(held_back)
             await self._settle_orphans(scan.waiting, now)
-        published = 0
-        blocked: set[str] = set()
+        # Streams side by side, each stream's entries in seq order: the confirms of different streams are awaited
+        # together (a confirm is a broker round trip, and the broker confirms many at once), then one delete marks
+        # the round's entries published. A crash before that delete publishes them again (at-least-once).
+        by_stream: dict[str, list[Entry]] = {}
         for entry in scan.entries:
-            if self.lease is not None and not self.lease.still_holds():
-                break  # the next slot may be another replica's: leave the rest to it
-            if entry.stream_id in blocked or entry.stream_id in held_back:
-                continue  # an earlier entry of this stream is not out yet: keep the stream's order
-            try:
-                await self._publish(entry)
-            except Exception as exc:
-                blocked.add(entry.stream_id)
-                self._back_off(entry, exc)
-                continue
-            self._failures.pop(entry.stream_id, None)
-            self._retry_at.pop(entry.stream_id, None)
-            published += 1
-        return published
+            if entry.stream_id not in held_back:
+                by_stream.setdefault(entry.stream_id, []).append(entry)
+        gate = asyncio.Semaphore(self.concurrency)
+        done = await asyncio.gather(*(self._publish_stream(entries, gate) for entries in by_stream.values()))
+        published = [entry for entries in done for entry in entries]
+        if published:
+            with suppress_instrumentation():
+                await self.store.mark_published_many([(e.stream_id, e.seq) for e in published])
+        return len(published)
+
+    async def _publish_stream(self, entries: list[Entry], gate: asyncio.Semaphore) -> list[Entry]:
+        """Publish one stream's entries in order, stopping at the first failure (the stream then backs off)."""
+        sent: list[Entry] = []
+        async with gate:
+            for entry in entries:
+                if self.lease is not None and not self.lease.still_holds():
+                    break  # the next slot may be another replica's: leave the rest to it
+                try:
+                    await self._publish(entry)
+                except Exception as exc:
+                    self._back_off(entry, exc)
+                    break
+                sent.append(entry)
+        if sent and len(sent) == len(entries):
+            self._failures.pop(entries[0].stream_id, None)
+            self._retry_at.pop(entries[0].stream_id, None)
+        return sent
 
     async def _scan(self, held_back: set[str]) -> OutboxScan:
         scan = await self.store.scan_outbox(
@@ -276,8 +293,7 @@ class Relay:
         self._parked_seen = current
 
     async def _publish(self, entry: Entry) -> None:
-        if entry.noop:  # a claimed seq: nothing to say
-            await self.store.mark_published(entry.stream_id, entry.seq)
+        if entry.noop:  # a claimed seq: nothing to say, only its marker to delete
             return
         parent = context_from_carrier(entry.trace)
         for index, event in enumerate(entry.events):
@@ -292,8 +308,6 @@ class Relay:
                 },
             ):
                 await self.bus.publish(envelope_of(entry, index, self.producer))
-        with suppress_instrumentation():
-            await self.store.mark_published(entry.stream_id, entry.seq)
         REGISTRY.inc(
             "relay_published_total", "Stream entries published", {"producer": self.producer}, value=len(entry.events)
         )

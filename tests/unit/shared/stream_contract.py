@@ -8,6 +8,7 @@ stand-in the use-case tests run on is held to the real store's behaviour.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -34,11 +35,14 @@ __all__ = [
     "test_a_new_stream_hint_skips_the_first_read_and_is_never_wrong",
     "test_a_parked_stream_is_held_back_visibly_until_released",
     "test_a_rejected_command_appends_nothing",
+    "test_a_relay_round_publishes_streams_side_by_side_each_in_order",
     "test_a_relay_stops_its_batch_once_its_lease_slot_is_over",
     "test_a_retried_command_is_found_by_its_entry_and_applied_once",
     "test_a_seq_left_by_a_stalled_writer_is_claimed_and_the_late_writer_appends_after_it",
+    "test_a_stream_failing_mid_round_keeps_what_follows_and_the_others_are_marked",
     "test_a_writer_whose_clock_runs_behind_keeps_its_marker_and_its_entry_is_published",
     "test_concurrent_commands_all_apply_with_contiguous_seqs",
+    "test_concurrent_commands_on_one_stream_in_one_process_queue_instead_of_colliding",
     "test_concurrent_duplicates_of_one_command_apply_once",
     "test_entries_start_unpublished_and_carry_their_events",
     "test_fifty_concurrent_appends_at_one_seq_exactly_one_wins",
@@ -390,6 +394,80 @@ async def test_a_busy_stream_does_not_hold_up_the_others_and_keeps_its_order(sto
     while await relay.run_once():
         pass
     assert bus.seqs("aaa-busy") == list(range(1, 31))
+
+
+class OverlapBus(RecordingBus):
+    """Each publish waits until `width` publishes are under way at once (or a second passed): a relay that publishes
+    one entry after another never gets there."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.active = 0
+        self.most = 0
+        self.enough = asyncio.Event()
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        if self.active >= self.width:
+            self.enough.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.enough.wait(), timeout=1.0)
+            await super().publish(envelope)
+        finally:
+            self.active -= 1
+
+
+async def test_a_relay_round_publishes_streams_side_by_side_each_in_order(store: StreamStore) -> None:
+    for n in range(4):
+        for _ in range(3):
+            await execute(store, COUNTER, f"wide-{n}", Increment(by=1))
+    bus = OverlapBus(width=4)
+    assert await relay_of(store, bus).run_once() == 12
+    assert bus.most == 4  # the four streams' confirms awaited together
+    for n in range(4):
+        assert bus.seqs(f"wide-{n}") == [1, 2, 3]  # each stream's entries one after another, in seq order
+    scan = await store.scan_outbox(limit=100, per_stream=10)
+    assert scan.entries == [] and scan.markers == 0  # all marked published by the round
+
+
+async def test_a_stream_failing_mid_round_keeps_what_follows_and_the_others_are_marked(store: StreamStore) -> None:
+    for stream_id in ("half-1", "half-2"):
+        for _ in range(3):
+            await execute(store, COUNTER, stream_id, Increment(by=1))
+
+    class FailsAtTwo(RecordingBus):
+        async def publish(self, envelope: Envelope) -> None:
+            if envelope.aggregate_id == "half-1" and envelope.seq == 2:
+                raise ConnectionError("the broker went away")
+            await super().publish(envelope)
+
+    bus = FailsAtTwo()
+    assert await relay_of(store, bus).run_once() == 4
+    assert bus.seqs("half-1") == [1] and bus.seqs("half-2") == [1, 2, 3]
+    scan = await store.scan_outbox(limit=100, per_stream=10)
+    assert sorted((e.stream_id, e.seq) for e in scan.entries) == [("half-1", 2), ("half-1", 3)]
+
+
+async def test_concurrent_commands_on_one_stream_in_one_process_queue_instead_of_colliding(
+    store: StreamStore,
+) -> None:
+    appends = 0
+    append = store.append
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal appends
+        appends += 1
+        return await append(*args, **kwargs)
+
+    store.append = counted  # type: ignore[method-assign]
+    outcomes = await asyncio.gather(*(execute(store, COUNTER, "queue-1", Increment(by=1)) for _ in range(20)))
+    assert sorted(o.seq for o in outcomes) == list(range(1, 21))
+    assert appends == 20  # no append lost a race and was tried again
+    state, seq = await load(store, COUNTER, "queue-1")
+    assert (state.value, seq) == (20, 20)
 
 
 async def test_a_parked_stream_is_held_back_visibly_until_released(
