@@ -18,8 +18,9 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -111,6 +112,7 @@ PARKED = "stream_parked"
 ORPHAN_MARKER_S = 60.0
 # At most this many stream ids are left out of an outbox query by the database; the rest are skipped in Python.
 MAX_SKIPPED_IN_QUERY = 1_000
+MARK_BATCH = 64  # outbox markers deleted at once when a relay round marks its entries published
 # How many streams' projected positions a process keeps in memory (`Streams`), to skip re-projection lookups.
 PROJECTED_REMEMBERED = 10_000
 # How many of its own unpublished entries a process keeps in memory for its relay (`StreamStore`).
@@ -133,6 +135,16 @@ def _doc_to_entry(doc: dict[str, Any]) -> Entry:
 
 def _with_command(entries: Sequence[Entry], command_id: str) -> Entry | None:
     return next((e for e in entries if e.command_id == command_id), None)
+
+
+@dataclass
+class _Writers:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+
+
+# The writers of each stream in this process, by (database, stream id); a stream's slot goes once nobody waits.
+_WRITERS: dict[tuple[str, str], _Writers] = {}
 
 
 class StreamStore:
@@ -160,6 +172,24 @@ class StreamStore:
         # The entries this process appended and has not published yet, by `_id`: the relay of the same process takes
         # them from here instead of reading them back (a bounded cache; anything missing is read from the database).
         self._unpublished: OrderedDict[str, Entry] = OrderedDict()
+
+    @asynccontextmanager
+    async def writing(self, stream_id: str) -> AsyncIterator[None]:
+        """One writer per stream at a time in this process: concurrent commands on one stream (fifty withdrawals from
+        one balance) queue here instead of colliding on the unique `(stream_id, seq)` insert and reloading the stream
+        after every lost race. Writers in other processes are still decided by that unique key."""
+        key = (self.db.name, stream_id)
+        slot = _WRITERS.get(key)
+        if slot is None:
+            slot = _WRITERS[key] = _Writers()
+        slot.waiting += 1
+        try:
+            async with slot.lock:
+                yield
+        finally:
+            slot.waiting -= 1
+            if slot.waiting == 0:
+                del _WRITERS[key]
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every successful append of this process (the relay wakes up instead of polling)."""
@@ -280,6 +310,16 @@ class StreamStore:
         `published` flag is set only on entries that never needed publishing: no-op claims and skipped entries)."""
         await self.outbox.delete_one({"_id": f"{stream_id}#{seq}"})
         self._unpublished.pop(f"{stream_id}#{seq}", None)
+
+    async def mark_published_many(self, published: Sequence[tuple[str, int]]) -> None:
+        """`mark_published` of many entries, their deletes side by side (`MARK_BATCH` at a time). Each is a delete by
+        `_id`, the one shape FerretDB answers from the index; one `$in` would read the whole outbox in Go."""
+        ids = [f"{stream_id}#{seq}" for stream_id, seq in published]
+        for start in range(0, len(ids), MARK_BATCH):
+            chunk = ids[start : start + MARK_BATCH]
+            await asyncio.gather(*(self.outbox.delete_one({"_id": doc_id}) for doc_id in chunk))
+        for doc_id in ids:
+            self._unpublished.pop(doc_id, None)
 
     async def is_published(self, stream_id: str, seq: int) -> bool:
         """True when the entry exists and no marker waits for it."""
@@ -488,6 +528,23 @@ async def execute(
     `new_stream`: the caller has just made the stream id up (a fresh random id), so the first attempt decides on the
     initial state and appends at seq 1 without reading; if the stream exists after all, that append meets its seq 1
     and the command is loaded and decided as any other."""
+    async with store.writing(stream_id):
+        return await _execute(
+            store, aggregate, stream_id, command, command_id, causation_id, correlation_id, max_attempts, new_stream
+        )
+
+
+async def _execute(
+    store: StreamStore,
+    aggregate: Aggregate[S, C],
+    stream_id: str,
+    command: C,
+    command_id: str | None,
+    causation_id: str | None,
+    correlation_id: str | None,
+    max_attempts: int,
+    new_stream: bool,
+) -> Outcome[S]:
     for attempt in range(max_attempts):
         if new_stream and attempt == 0:
             loaded: Loaded[S] = Loaded(aggregate.initial(), 0, 0, [])
