@@ -381,6 +381,16 @@ class MemoryCollection:
         self._docs[_hashable(doc["_id"])] = changed
         return UpdateResult(1, int(changed != doc))
 
+    async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
+        """`update_one` of each matching document, by its `_id`."""
+        ids = [doc["_id"] for doc in self._docs.values() if _matches(doc, filter)]
+        matched = modified = 0
+        for doc_id in ids:
+            result = await self.update_one({"_id": doc_id}, update)
+            matched += result.matched_count
+            modified += result.modified_count
+        return UpdateResult(matched, modified)
+
     async def replace_one(
         self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False
     ) -> UpdateResult:
