@@ -125,7 +125,7 @@ def gateway_env(service: str, db_name: str, sandbox_url: str, services: dict[str
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def gateway(
     listing: ListingClient,
     payments: PaymentClient,

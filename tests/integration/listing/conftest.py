@@ -126,14 +126,14 @@ async def _listing(name: str, env: dict[str, str], mongo_client: Client, log_dir
                 await channel.queue_delete(f"{service}.{suffix}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def listing(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[ListingClient]:
     """The real timers (15 minutes to pay, 10 days to auto-confirm)."""
     async for client in _listing("listing", {}, mongo_client, log_dir):
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def fast_listing(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[ListingClient]:
     """Timers in seconds: 3 s to pay, 4 s to auto-confirm, swept every 0.2 s. Each leaves seconds for the events a
     test sends in between (a payment, a refund case) to arrive first, even on a loaded machine."""

@@ -154,7 +154,7 @@ class PaymentClient(InternalApi):
         return refund_id
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def payment_sandbox(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[ServiceProcess]:
     db_name = f"t_{uuid.uuid4().hex[:8]}_sandbox"
     process = ServiceProcess(
@@ -181,7 +181,7 @@ async def payment_sandbox(infra: None, mongo_client: Client, log_dir: Path) -> A
         await mongo_client.drop_database(db_name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def payments(
     payment_sandbox: ServiceProcess, mongo_client: Client, log_dir: Path
 ) -> AsyncIterator[PaymentClient]:

@@ -88,13 +88,13 @@ async def _sandbox(
         await mongo_client.drop_database(db_name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def switching(
     infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
 ) -> AsyncIterator[Sandbox]:
@@ -105,7 +105,7 @@ async def switching(
         yield sandbox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def public_key_only(
     infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
 ) -> AsyncIterator[Sandbox]:
@@ -114,7 +114,7 @@ async def public_key_only(
         yield sandbox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def certificate_only(
     infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
 ) -> AsyncIterator[Sandbox]:
@@ -125,7 +125,7 @@ async def certificate_only(
         yield sandbox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def openid_cert(
     infra: None, mongo_client: Client, log_dir: Path, http: aiohttp.ClientSession
 ) -> AsyncIterator[Sandbox]:
@@ -177,7 +177,7 @@ def alipay_settings(gateway: str, *, cert: bool = False) -> AlipaySettings:
     return AlipaySettings(**values)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def wechat(switching: Sandbox, http: aiohttp.ClientSession) -> WechatPayClient:
     """The platform's client as a switching merchant has it: public key and downloaded platform certificates."""
     client = WechatPayClient(http, wechat_settings(switching.url), timeout_s=5)
@@ -185,7 +185,7 @@ async def wechat(switching: Sandbox, http: aiohttp.ClientSession) -> WechatPayCl
     return client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def alipay(switching: Sandbox, http: aiohttp.ClientSession) -> AlipayClient:
     return AlipayClient(http, alipay_settings(switching.url), timeout_s=5)
 

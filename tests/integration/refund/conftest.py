@@ -121,13 +121,13 @@ async def _refund(name: str, env: dict[str, str], mongo_client: Client, log_dir:
         await delete_service_queues(service)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def refunds(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[RefundClient]:
     async for client in _refund("refund", {"SWEEP_INTERVAL_S": "0.2"}, mongo_client, log_dir):
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def fast_refunds(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[RefundClient]:
     """The seller answers within 2 s, a return is confirmed within 2 s, a refused refund is asked again after 1 s,
     swept every 0.2 s."""

@@ -65,7 +65,7 @@ class Sandbox:
                 return items
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def merchant() -> AsyncIterator[Merchant]:
     port = free_port()
     state = Merchant(url=f"http://127.0.0.1:{port}")
@@ -85,7 +85,7 @@ async def merchant() -> AsyncIterator[Merchant]:
     await runner.cleanup()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def sandbox(infra: None, mongo_client: Client, merchant: Merchant, log_dir: Path) -> AsyncIterator[Sandbox]:
     db_name = f"t_{uuid.uuid4().hex[:8]}_sandbox"
     process = ServiceProcess(

@@ -30,7 +30,7 @@ class SamplePair:
         return {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def sample(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[SamplePair]:
     run = uuid.uuid4().hex[:8]
     producer_name, consumer_name = f"sample-producer-{run}", f"sample-consumer-{run}"

@@ -159,7 +159,7 @@ class WalletClient(InternalApi):
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def wallet(payments: PaymentClient, mongo_client: Client, log_dir: Path) -> AsyncIterator[WalletClient]:
     run = uuid.uuid4().hex[:8]
     service, db_name = f"wallet-{run}", f"t_{run}_wallet"

@@ -39,7 +39,7 @@ LUHN_OK = "6225880000000000002"
 LUHN_BAD = "6225880137000002"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def collection_sandbox(infra: None, mongo_client: Client, log_dir: Path) -> AsyncIterator[ServiceProcess]:
     """The sandbox at real speed (nothing moves by itself during a test: the test decides), holding both WeChat Pay
     keys (`switching`), since the wallet encrypts for the public key it is configured with."""
