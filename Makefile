@@ -76,8 +76,10 @@ DEMO_ARGS ?=
 demo: venv
 	$(PY) -m services.demo $(DEMO_ARGS)
 
+# BENCH_ARGS='--suite-only' measures only the suite-level figures; '--checkout-s 20' shortens the checkout load.
+BENCH_ARGS ?=
 bench: infra
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Reads Jaeger at $$JAEGER_API (default http://127.0.0.1:16686); TRACE_ARGS passes options, e.g. TRACE_ARGS='--wait 10'.
 TRACE_ARGS ?=

@@ -4,11 +4,16 @@ Baselines: one FerretDB `insert_one` (the unit every stream append pays) and one
 same service process. Each figure is a median over sequential calls unless it says otherwise.
 Run: `make bench` (starts the infrastructure; starts its own listing, payment and sandbox processes). The wallet's
 books are measured in-process (bench/wallet.py), after the rest; then the channel gateway (bench/gateway.py: its own
-sandbox, listing, payment and gateway processes, and a bare aiohttp process as its baseline).
+sandbox, listing, payment and gateway processes, and a bare aiohttp process as its baseline). Last, the suite-level
+figures: append → consumer effect against raw aio-pika (bench/events.py), and checkouts through the gateway to
+escrow for 60 s with the whole suite's memory at rest (bench/checkouts.py, bench/rss.py).
+`make bench BENCH_ARGS='--suite-only'` measures only the suite-level figures and the gateway's catalog page;
+`--checkout-s N` shortens the checkout load.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import tempfile
@@ -20,6 +25,9 @@ from typing import Any
 
 import aiohttp
 
+from bench import checkouts as checkouts_bench
+from bench import events as events_bench
+from bench import rss
 from bench.catalog import measure_catalog
 from bench.catalog import report as catalog_report
 from bench.gateway import measure_gateway
@@ -52,14 +60,55 @@ def service(module: str, name: str, env: dict[str, str], logs: Path) -> ServiceP
     return ServiceProcess(module, {**common, **env}, logs)
 
 
-async def main() -> None:
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--suite-only", action="store_true", help="only the suite-level figures and the catalog page")
+    parser.add_argument("--checkout-s", type=float, default=checkouts_bench.DURATION_S, help="checkout load, seconds")
+    parser.add_argument("--items", type=int, default=None, help="items published for the checkout load")
+    args = parser.parse_args(argv)
     start_infra()
     # Its own RabbitMQ vhost, like a test session: a running `make run` suite never sees the bench's events.
     create_test_vhost()
     try:
-        await measure()
+        if not args.suite_only:
+            await measure()
+        await measure_suite(args.checkout_s, args.suite_only, args.items)
     finally:
         delete_test_vhost()
+
+
+async def measure_suite(checkout_s: float, with_catalog: bool, items: int | None = None) -> None:
+    """The figures of the whole product: the catalog page through the gateway (when not measured already), append →
+    effect in another process, checkouts to escrow, and the suite's memory at rest."""
+    run = uuid.uuid4().hex[:6]
+    logs = Path(tempfile.mkdtemp(prefix="fishbridge-bench-"))
+    client = make_client(MONGO_URL)
+    try:
+        insert = await _insert_baseline(client, run)
+    finally:
+        client.close()
+    print("\nSuite level (bench/events.py, bench/checkouts.py, bench/rss.py), each part printed once measured:")
+    if with_catalog:
+        gateway = await measure_gateway(run, insert)
+        print("The channel gateway over HTTP (A: a bare aiohttp JSON endpoint in the same run):")
+        print("\n".join(gateway_report(gateway)), flush=True)
+    events = await events_bench.measure_events(run, logs)
+    print("Append → consumer effect in another process:")
+    print("\n".join(events_bench.report(events)), flush=True)
+    checkouts = await checkouts_bench.measure_checkouts(logs, checkout_s, items=items)
+    print("Checkouts through the gateway to escrow, counted from the wallet's ledger:")
+    print("\n".join(checkouts_bench.report(checkouts)))
+    print("The whole suite's memory at rest (its six processes, the RabbitMQ node it uses and the infrastructure):")
+    print("\n".join(rss.report(checkouts.memory, checkouts_bench.GOAL_RSS_MB)), flush=True)
+
+
+async def _insert_baseline(client: Any, run: str) -> float:
+    scratch = client[f"bench_scratch_{run}"]["docs"]
+    counter = iter(range(10**9))
+    try:
+        return await median_ms(lambda: scratch.insert_one({"_id": next(counter), "x": 1}), 300)
+    finally:
+        await client.drop_database(f"bench_scratch_{run}")
 
 
 async def measure() -> None:
@@ -217,5 +266,5 @@ async def measure() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
     sys.exit(0)
