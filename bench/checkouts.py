@@ -25,8 +25,8 @@ from pathlib import Path
 from bench import rss
 from bench.gateway import percentile
 from shared.mongo import make_client
-from tests.integration.gateway.conftest import Login, onboarded_seller, publish_item
-from tests.support.infra import MONGO_URL, eventually, start_infra
+from tests.integration.gateway.conftest import Login, publish_item
+from tests.support.infra import MONGO_URL, start_infra
 from tests.support.suite import Purchase, Suite, running_suite
 
 WORKERS = 32
@@ -102,22 +102,6 @@ async def _publish_items(suite: Suite, count: int, sellers: list[Login]) -> list
     return items
 
 
-async def _seller(suite: Suite) -> Login:
-    """Another seller onboarded through the workbench, once listing and payment know it collects with WeChat."""
-    seller, shop = await onboarded_seller(suite.gateway)
-    await eventually(
-        lambda: suite.api("listing").ok("GET", f"/shops/{shop['id']}"),
-        until=lambda s: s["wechat_collection"] == "active",
-        what="listing knows the seller collects with WeChat",
-    )
-    await eventually(
-        lambda: suite.dbs["payment"]["payees"].find_one({"_id": seller.user_id}),
-        until=bool,
-        what="payment knows the payee",
-    )
-    return seller
-
-
 async def measure_checkouts(
     logs: Path, duration_s: float = DURATION_S, workers: int = WORKERS, items: int | None = None
 ) -> Checkouts:
@@ -131,7 +115,7 @@ async def measure_checkouts(
             assert suite.seller is not None
             sellers = [suite.seller]
             for _ in range(SELLERS - 1):  # one after another: an invitation batch invites the shops not yet invited
-                sellers.append(await _seller(suite))
+                sellers.append((await suite.onboard_seller())[0])
             started = time.perf_counter()
             stock = await _publish_items(suite, count, sellers)
             result.publish_s = time.perf_counter() - started

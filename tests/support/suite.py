@@ -101,6 +101,22 @@ class Suite:
         async with self.http.delete(f"{self.gateway.sandbox_url}/sandbox/faults") as resp:
             assert resp.status < 300, await resp.text()
 
+    async def onboard_seller(self) -> tuple[Login, dict[str, Any]]:
+        """A seller onboarded for WeChat collection through the workbench, once listing and payment know it: they
+        learn of the activation from the wallet's event, a moment later."""
+        seller, shop = await onboarded_seller(self.gateway)
+        await eventually(
+            lambda: self.api("listing").ok("GET", f"/shops/{shop['id']}"),
+            until=lambda s: s["wechat_collection"] == "active",
+            what="listing knows the seller collects with WeChat",
+        )
+        await eventually(
+            lambda: self.dbs["payment"]["payees"].find_one({"_id": seller.user_id}),
+            until=bool,
+            what="payment knows the payee",
+        )
+        return seller, shop
+
     # ---------------------------------------------------------------------------------------- buyer actions
 
     async def item(self, **fields: Any) -> dict[str, Any]:
@@ -355,19 +371,7 @@ async def running_suite(mongo: Client, log_dir: Path, name: str) -> AsyncIterato
                 dbs={s: mongo[db] for s, db in db_names.items()},
                 index_dir=index_dir,
             )
-            seller, suite.shop = await onboarded_seller(gateway)
-            suite.seller = seller
-            # Listing and payment learn of the activation from the wallet's event, a moment later.
-            await eventually(
-                lambda: suite.api("listing").ok("GET", f"/shops/{suite.shop['id']}"),
-                until=lambda s: s["wechat_collection"] == "active",
-                what="listing knows the seller collects with WeChat",
-            )
-            await eventually(
-                lambda: suite.dbs["payment"]["payees"].find_one({"_id": seller.user_id}),
-                until=bool,
-                what="payment knows the payee",
-            )
+            suite.seller, suite.shop = await suite.onboard_seller()
             yield suite
     finally:
         for process in processes.values():  # asked at once, so the shutdowns overlap
