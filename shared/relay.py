@@ -212,8 +212,8 @@ class Relay:
             scan = await self._scan(held_back)
             await self._settle_orphans(scan.waiting, now)
         # Streams side by side, each stream's entries in seq order: the confirms of different streams are awaited
-        # together (a confirm is a broker round trip, and the broker confirms many at once), then one delete marks
-        # the round's entries published. A crash before that delete publishes them again (at-least-once).
+        # together (a confirm is a broker round trip, and the broker confirms many at once), then the round's markers
+        # are deleted together. A crash before those deletes publishes the entries again (at-least-once).
         by_stream: dict[str, list[Entry]] = {}
         for entry in scan.entries:
             if entry.stream_id not in held_back:
