@@ -117,7 +117,9 @@ ROUTES = [
         },
     ),
     Route("get_item", "GET", one("/items/{}", lambda w: w.items)),
-    Route("edit_item", "PATCH", one("/items/{}", lambda w: w.items), body=item_fields),
+    # The items without an order (the first two are reserved): a 2xx must be reachable in 100 random examples, and
+    # with the reserved two in the pool one run in many saw none (26 of its 100 were 409 on them).
+    Route("edit_item", "PATCH", one("/items/{}", lambda w: w.items[2:]), body=item_fields),
     Route(
         "item_action",
         "POST",
